@@ -1,0 +1,19 @@
+//! The effects the scheduling core asks for. The actor implements this with
+//! channels to worker and client streams; tests record the calls.
+
+use cluster_proto::{JobSummary, Task, TaskResult};
+
+use super::{JobId, TaskKey, WorkerId};
+
+/// Where the core's decisions go. Calls are cheap and buffered: the actor
+/// flushes them as batched messages after each round of events.
+pub trait Comm {
+    /// Send `task` to `worker` to run.
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: &Task);
+    /// Ask `worker` to give back these unstarted tasks.
+    fn revoke(&mut self, worker: WorkerId, keys: Vec<TaskKey>);
+    /// Deliver a task's (only) result to its job's client.
+    fn deliver(&mut self, job: JobId, result: TaskResult);
+    /// Every task of the job has its result; this is the last call for it.
+    fn job_finished(&mut self, job: JobId, summary: JobSummary);
+}

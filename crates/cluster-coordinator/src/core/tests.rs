@@ -1,0 +1,265 @@
+//! Scheduling rules, tested without a socket through a recording `Comm`.
+
+use std::collections::VecDeque;
+
+use cluster_proto::{task, task_result, ErrorCode, JobSummary, NoopInput, Task, TaskOutput, TaskResult};
+
+use super::*;
+
+/// Records every effect; fails the test if one was left unchecked.
+#[derive(Default)]
+struct TestComm {
+    assigned: VecDeque<(WorkerId, TaskKey)>,
+    revokes: VecDeque<(WorkerId, Vec<TaskKey>)>,
+    delivered: VecDeque<(JobId, TaskResult)>,
+    finished: VecDeque<(JobId, JobSummary)>,
+}
+
+impl Comm for TestComm {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: &Task) {
+        self.assigned.push_back((worker, key));
+    }
+    fn revoke(&mut self, worker: WorkerId, keys: Vec<TaskKey>) {
+        self.revokes.push_back((worker, keys));
+    }
+    fn deliver(&mut self, job: JobId, result: TaskResult) {
+        self.delivered.push_back((job, result));
+    }
+    fn job_finished(&mut self, job: JobId, summary: JobSummary) {
+        self.finished.push_back((job, summary));
+    }
+}
+
+impl Drop for TestComm {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(self.assigned.is_empty(), "unchecked assignments: {:?}", self.assigned);
+            assert!(self.revokes.is_empty(), "unchecked revokes: {:?}", self.revokes);
+            assert!(self.delivered.is_empty(), "unchecked results: {:?}", self.delivered);
+            assert!(self.finished.is_empty(), "unchecked job ends: {:?}", self.finished);
+        }
+    }
+}
+
+impl TestComm {
+    fn take_assigned(&mut self) -> Vec<(WorkerId, TaskKey)> {
+        self.assigned.drain(..).collect()
+    }
+}
+
+fn noop(id: u64) -> Task {
+    Task { id, kind: "noop".into(), input: Some(task::Input::Noop(NoopInput {})) }
+}
+
+fn ok() -> TaskResult {
+    TaskResult {
+        outcome: Some(task_result::Outcome::Output(TaskOutput::default())),
+        run_micros: 10,
+        ..Default::default()
+    }
+}
+
+fn spec(name: &str, cores: u32, weight: f64) -> WorkerSpec {
+    WorkerSpec { name: name.into(), cores, weight }
+}
+
+fn core(prefetch_per_core: u32) -> Core {
+    Core::new(CoreConfig { prefetch_per_core, max_attempts: 3 })
+}
+
+const A: WorkerId = WorkerId(1);
+const B: WorkerId = WorkerId(2);
+const JOB: JobId = JobId(7);
+
+#[test]
+fn pipelines_fill_to_cores_plus_prefetch_in_proportion() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 2, 1.0));
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..20).map(noop));
+    core.schedule(&mut comm);
+    let assigned = comm.take_assigned();
+    assert_eq!(assigned.iter().filter(|(w, _)| *w == A).count(), 6);
+    assert_eq!(assigned.iter().filter(|(w, _)| *w == B).count(), 3);
+    assert_eq!(core.queued(), 11);
+    // The first three go A, B, A or B, A, A: never three to one worker.
+    let first: Vec<_> = assigned.iter().take(3).map(|(w, _)| *w).collect();
+    assert_eq!(first.iter().filter(|w| **w == A).count(), 2);
+}
+
+/// Simulates workers that each finish `cores` tasks per round, and returns
+/// how many tasks each ran.
+fn run_rounds(core: &mut Core, comm: &mut TestComm, workers: &[(WorkerId, usize)]) -> Vec<usize> {
+    let mut held: Vec<VecDeque<TaskKey>> = vec![VecDeque::new(); workers.len()];
+    let mut done = vec![0; workers.len()];
+    loop {
+        core.schedule(comm);
+        for (worker, key) in comm.take_assigned() {
+            let i = workers.iter().position(|(w, _)| *w == worker).unwrap();
+            held[i].push_back(key);
+        }
+        if held.iter().all(VecDeque::is_empty) {
+            break;
+        }
+        for (i, (worker, rate)) in workers.iter().enumerate() {
+            for _ in 0..*rate {
+                if let Some(key) = held[i].pop_front() {
+                    core.complete(*worker, key, ok(), comm);
+                    done[i] += 1;
+                }
+            }
+        }
+    }
+    done
+}
+
+#[test]
+fn split_follows_cores() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 2, 1.0));
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..90).map(noop));
+    core.close_input(JOB, &mut comm);
+    let done = run_rounds(&mut core, &mut comm, &[(A, 2), (B, 1)]);
+    assert_eq!(done, vec![60, 30]);
+    assert_eq!(comm.delivered.drain(..).count(), 90);
+    let (job, summary) = comm.finished.pop_front().unwrap();
+    assert_eq!(job, JOB);
+    assert_eq!(summary.succeeded, 90);
+    let shares: Vec<_> = summary.workers.iter().map(|s| (s.worker.as_str(), s.cores, s.jobs)).collect();
+    assert_eq!(shares, vec![("a", 2, 60), ("b", 1, 30)]);
+}
+
+#[test]
+fn weight_scales_capacity() {
+    // Equal cores, but B is twice as fast per core and finishes twice as many.
+    let mut core = core(1);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.add_worker(B, spec("b", 1, 2.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..4).map(noop));
+    core.schedule(&mut comm);
+    // From the first task: B's ratio (1/2) beats A's (1/1).
+    assert_eq!(comm.take_assigned()[0].0, B);
+    comm.delivered.clear();
+}
+
+#[test]
+fn lost_worker_charges_only_running_tasks() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("10.0.0.1:35000", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..3).map(noop));
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned().len(), 3);
+    core.remove_worker(A, &mut comm);
+    assert_eq!(core.queued(), 3);
+    // Two more losses of the running task: the first task fails, the two
+    // prefetched ones were never charged.
+    for round in 0..2 {
+        let w = WorkerId(10 + round);
+        core.add_worker(w, spec(&format!("10.0.0.{}:35000", round + 2), 1, 1.0));
+        core.schedule(&mut comm);
+        assert_eq!(comm.take_assigned().len(), 3);
+        core.remove_worker(w, &mut comm);
+    }
+    let (_, failed) = comm.delivered.pop_front().unwrap();
+    assert_eq!(failed.id, 0);
+    let Some(task_result::Outcome::Error(err)) = failed.outcome else { panic!("expected an error") };
+    assert_eq!(err.code, ErrorCode::WorkerLost as i32);
+    assert_eq!(
+        err.message,
+        "task was running on a worker that was lost 3 times (on 10.0.0.1:35000, 10.0.0.2:35000, 10.0.0.3:35000)"
+    );
+    // Tasks 1 and 2 only ever waited behind task 0: queued again, uncharged.
+    assert_eq!(core.queued(), 2);
+}
+
+#[test]
+fn late_result_from_lost_worker_is_dropped() {
+    let mut core = core(0);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, [noop(0)]);
+    core.close_input(JOB, &mut comm);
+    core.schedule(&mut comm);
+    let (_, key) = comm.take_assigned()[0];
+    core.remove_worker(A, &mut comm);
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), vec![(B, key)]);
+    core.complete(A, key, ok(), &mut comm); // late: A was declared lost
+    assert!(comm.delivered.is_empty());
+    assert_eq!(core.late_results(), 1);
+    core.complete(B, key, ok(), &mut comm);
+    core.complete(B, key, ok(), &mut comm); // duplicate
+    assert_eq!(comm.delivered.drain(..).count(), 1);
+    assert_eq!(core.late_results(), 2);
+    assert_eq!(comm.finished.drain(..).count(), 1);
+}
+
+#[test]
+fn idle_newcomer_takes_prefetched_tasks() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..3).map(noop));
+    core.schedule(&mut comm);
+    let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(core.queued(), 0);
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    // B has one idle core: the newest prefetched task is asked back.
+    assert_eq!(comm.revokes.pop_front(), Some((A, vec![keys[2]])));
+    core.schedule(&mut comm);
+    assert!(comm.revokes.is_empty(), "one request is enough");
+    core.revoked(A, &[keys[2]]);
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), vec![(B, keys[2])]);
+    assert!(comm.revokes.is_empty());
+}
+
+#[test]
+fn revoke_of_started_task_leaves_it_in_place() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..2).map(noop));
+    core.close_input(JOB, &mut comm);
+    core.schedule(&mut comm);
+    let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.revokes.pop_front(), Some((A, vec![keys[1]])));
+    core.revoked(A, &[]); // it had started meanwhile
+    core.complete(A, keys[0], ok(), &mut comm);
+    core.complete(A, keys[1], ok(), &mut comm);
+    assert_eq!(comm.delivered.drain(..).count(), 2);
+    assert_eq!(comm.finished.drain(..).count(), 1);
+}
+
+#[test]
+fn cancelled_job_drops_queued_tasks_and_discards_results() {
+    let mut core = core(0);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB);
+    core.submit(JOB, (0..5).map(noop));
+    core.schedule(&mut comm);
+    let (_, key) = comm.take_assigned()[0];
+    core.cancel_job(JOB);
+    assert_eq!(core.queued(), 0);
+    core.complete(A, key, ok(), &mut comm);
+    core.schedule(&mut comm);
+    assert!(comm.assigned.is_empty() && comm.delivered.is_empty());
+    assert_eq!(core.active_jobs(), 0);
+}

@@ -1,0 +1,2 @@
+//! The cluster coordinator.
+pub mod core;
