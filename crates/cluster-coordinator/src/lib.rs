@@ -1,2 +1,144 @@
-//! The cluster coordinator.
+//! The cluster coordinator: it owns the task queue and decides where each
+//! task runs (weighted least-loaded dispatch), drives one session per worker,
+//! and serves clients.
+//!
+//! - [`core`]: the synchronous scheduling state machine;
+//! - `actor`: the task that owns the core;
+//! - `link`: worker sessions; `service`: the gRPC services.
+#![warn(missing_docs)]
+
+mod actor;
 pub mod core;
+mod link;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster_proto::client_service_server::ClientServiceServer;
+use cluster_proto::registry_service_server::RegistryServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+pub use crate::core::CoreConfig;
+
+/// Version of this coordinator, reported in status.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How a coordinator runs. Tests and the embedded mode build it directly;
+/// the binary builds it from its flags.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Address to serve clients and registrations on; port 0 picks one.
+    pub listen: SocketAddr,
+    /// Workers to dial (host:port), like Parallel Python's `ppservers`.
+    pub workers: Vec<String>,
+    /// Scheduling tunables.
+    pub core: CoreConfig,
+    /// Dial and session-open deadline.
+    pub connect_timeout: Duration,
+    /// A worker silent this long is declared lost.
+    pub heartbeat_timeout: Duration,
+}
+
+impl CoordinatorConfig {
+    /// A coordinator on `listen` with default tunables and no static workers.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            workers: Vec::new(),
+            core: CoreConfig::default(),
+            connect_timeout: Duration::from_secs(3),
+            heartbeat_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Errors starting a coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running coordinator.
+pub struct RunningCoordinator {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningCoordinator {
+    /// The address it serves on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+
+    /// Waits until the server ends by itself (an error).
+    pub async fn wait(&mut self) -> Result<(), String> {
+        match (&mut self.server).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(link::error_chain(&e)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Starts a coordinator: binds, starts the actor, dials the static workers.
+pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let actor = actor::spawn(config.core.clone());
+    let options = link::LinkOptions {
+        connect_timeout: config.connect_timeout,
+        heartbeat_timeout: config.heartbeat_timeout,
+        max_backoff: Duration::from_secs(5),
+    };
+    let ids = Arc::new(AtomicU64::new(1));
+    let mut links = Vec::new();
+    for worker in &config.workers {
+        links.push(tokio::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone(), ids.clone())));
+    }
+    let client_api = service::client_api::ClientApi { actor: actor.clone() };
+    let registry_api = service::registry_api::RegistryApi { actor, options, ids };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .add_service(ClientServiceServer::new(client_api).max_decoding_message_size(64 << 20))
+            .add_service(RegistryServiceServer::new(registry_api))
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = shutdown_rx.await;
+                for link in links {
+                    link.abort();
+                }
+            }),
+    );
+    tracing::info!(%addr, workers = config.workers.len(), "coordinator serving");
+    Ok(RunningCoordinator { addr, shutdown: Some(shutdown_tx), server })
+}

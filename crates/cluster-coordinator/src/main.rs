@@ -1,1 +1,66 @@
-fn main() {}
+//! `cluster-coordinator`: the queue and the scheduler of a cluster.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use cluster_coordinator::{CoordinatorConfig, CoreConfig};
+
+/// The cluster coordinator: takes jobs from clients and spreads their tasks
+/// over the workers by weighted least-loaded dispatch.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to serve clients and worker registrations on.
+    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700")]
+    listen: SocketAddr,
+    /// A worker to dial, host:port (repeatable; comma-separated in the
+    /// environment variable).
+    #[arg(long = "worker", env = "CLUSTER_WORKERS", value_delimiter = ',')]
+    workers: Vec<String>,
+    /// Unstarted tasks a worker may hold per core, so cores never wait for a
+    /// round trip.
+    #[arg(long, env = "CLUSTER_PREFETCH", default_value_t = CoreConfig::default().prefetch_per_core)]
+    prefetch: u32,
+    /// Times a task may be lost with its worker before it fails.
+    #[arg(long, env = "CLUSTER_MAX_ATTEMPTS", default_value_t = CoreConfig::default().max_attempts,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+    /// A worker silent this many milliseconds is declared lost.
+    #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000)]
+    heartbeat_timeout_ms: u64,
+}
+
+impl From<Args> for CoordinatorConfig {
+    fn from(args: Args) -> Self {
+        CoordinatorConfig {
+            workers: args.workers,
+            core: CoreConfig { prefetch_per_core: args.prefetch, max_attempts: args.max_attempts },
+            heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms.max(1)),
+            ..CoordinatorConfig::new(args.listen)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = CoordinatorConfig::from(Args::parse());
+    let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
+    // The tests read this line to learn the port when listening on port 0.
+    println!("cluster-coordinator listening on {}", coordinator.addr());
+    tokio::select! {
+        result = coordinator.wait() => result.map_err(anyhow::Error::msg).context("coordinator server failed")?,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, shutting down");
+            coordinator.shutdown().await;
+        }
+    }
+    Ok(())
+}

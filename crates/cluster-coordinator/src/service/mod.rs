@@ -1,0 +1,4 @@
+//! The gRPC services: thin translations between streams and actor commands.
+
+pub(crate) mod client_api;
+pub(crate) mod registry_api;

@@ -1,0 +1,168 @@
+//! A cluster worker node. It serves `WorkerService`: a coordinator dials it
+//! (or it registers with a coordinator, which then dials it), and it runs the
+//! tasks it is given on exactly `cores` blocking threads.
+#![warn(missing_docs)]
+
+mod executor;
+mod register;
+mod session;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster_proto::worker_service_server::WorkerServiceServer;
+use cluster_proto::WorkerInfo;
+use cluster_tasks::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+/// Version of this worker, reported to coordinators.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How a worker runs. Build it directly in tests and embedders; the binary
+/// builds it from its flags.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Address to serve on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Slots, i.e. tasks run at once.
+    pub cores: u32,
+    /// Relative speed of one core.
+    pub weight: f64,
+    /// Labels advertised to the coordinator.
+    pub labels: BTreeMap<String, String>,
+    /// Display name; `None` means the address the coordinator dials.
+    pub name: Option<String>,
+    /// Coordinator to register with, as a URL (`http://host:7700`).
+    pub coordinator: Option<String>,
+    /// Address the coordinator should dial back, for registration.
+    pub advertise: Option<String>,
+    /// Quiet time after which the worker sends a heartbeat.
+    pub heartbeat_interval: Duration,
+}
+
+impl WorkerConfig {
+    /// A worker on `listen` with one slot per available core.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            cores: available_cores(),
+            weight: 1.0,
+            labels: BTreeMap::new(),
+            name: None,
+            coordinator: None,
+            advertise: None,
+            heartbeat_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Cores this process may use.
+pub fn available_cores() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+}
+
+/// Errors starting a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A flag had an impossible value.
+    #[error("{0}")]
+    Config(String),
+    /// The slot threads could not be started.
+    #[error("cannot start task threads: {0}")]
+    Threads(std::io::Error),
+}
+
+/// A running worker.
+pub struct RunningWorker {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningWorker {
+    /// The address it serves on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+
+    /// Waits until the server ends by itself (an error).
+    pub async fn wait(&mut self) -> Result<(), String> {
+        match (&mut self.server).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Starts a worker with the given task registry.
+pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWorker, StartError> {
+    if config.cores == 0 {
+        return Err(StartError::Config("--cpus must be at least 1".into()));
+    }
+    if !(config.weight.is_finite() && config.weight > 0.0) {
+        return Err(StartError::Config(format!("--weight must be a positive number, got {}", config.weight)));
+    }
+    if config.coordinator.is_some() != config.advertise.is_some() {
+        return Err(StartError::Config(
+            "--coordinator and --advertise go together: the coordinator dials the advertised address".into(),
+        ));
+    }
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let info = WorkerInfo {
+        cores: config.cores,
+        weight: config.weight,
+        labels: config.labels.clone().into_iter().collect(),
+        version: VERSION.into(),
+        name: config.name.clone().unwrap_or_default(),
+        kinds: registry.names().map(String::from).collect(),
+    };
+    let executor = Arc::new(executor::Executor::new(config.cores, registry).map_err(StartError::Threads)?);
+    let (sessions, sessions_rx) = watch::channel(0usize);
+    let service = session::SessionService {
+        info,
+        executor,
+        heartbeat_interval: config.heartbeat_interval,
+        next_session: Default::default(),
+        sessions,
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .add_service(WorkerServiceServer::new(service))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = shutdown_rx.await;
+            }),
+    );
+    if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
+        tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx));
+    }
+    tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
+    Ok(RunningWorker { addr, shutdown: Some(shutdown_tx), server })
+}

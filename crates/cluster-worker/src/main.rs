@@ -1,0 +1,82 @@
+//! `cluster-worker`: serve tasks on this machine's cores.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use cluster_worker::{available_cores, WorkerConfig};
+
+/// A cluster worker node: runs the tasks a coordinator sends on exactly
+/// `--cpus` threads.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to serve the worker API on.
+    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000")]
+    listen: SocketAddr,
+    /// Tasks to run at once [default: all available cores].
+    #[arg(long, env = "CLUSTER_CPUS")]
+    cpus: Option<u32>,
+    /// Relative speed of one core; capacity = cpus x weight.
+    #[arg(long, env = "CLUSTER_WEIGHT", default_value_t = 1.0)]
+    weight: f64,
+    /// A label to advertise, as key=value (repeatable; comma-separated in the
+    /// environment variable).
+    #[arg(long = "label", env = "CLUSTER_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Coordinator to register with, e.g. http://10.0.0.1:7700.
+    #[arg(long, env = "CLUSTER_COORDINATOR", requires = "advertise")]
+    coordinator: Option<String>,
+    /// Address the coordinator dials to reach this worker (host:port).
+    #[arg(long, env = "CLUSTER_ADVERTISE", requires = "coordinator")]
+    advertise: Option<String>,
+    /// Quiet time after which the worker sends a heartbeat, in milliseconds.
+    #[arg(long, env = "CLUSTER_HEARTBEAT_MS", default_value_t = 500)]
+    heartbeat_ms: u64,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not a key=value label")),
+    }
+}
+
+impl From<Args> for WorkerConfig {
+    fn from(args: Args) -> Self {
+        WorkerConfig {
+            cores: args.cpus.unwrap_or_else(available_cores),
+            weight: args.weight,
+            labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            coordinator: args.coordinator,
+            advertise: args.advertise,
+            heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
+            ..WorkerConfig::new(args.listen)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = WorkerConfig::from(Args::parse());
+    let mut worker =
+        cluster_worker::start(config, cluster_tasks::Registry::builtin()).await.context("starting the worker")?;
+    // The tests read this line to learn the port when listening on port 0.
+    println!("cluster-worker listening on {}", worker.addr());
+    tokio::select! {
+        result = worker.wait() => result.map_err(anyhow::Error::msg).context("worker server failed")?,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, shutting down");
+            worker.shutdown().await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Self-registration: a worker started with `--coordinator` asks that
+//! coordinator to add it, and asks again whenever it has no session (after a
+//! coordinator restart, say), with backoff.
+
+use std::time::Duration;
+
+use cluster_proto::registry_service_client::RegistryServiceClient;
+use cluster_proto::RegisterRequest;
+use tokio::sync::watch;
+use tonic::transport::Endpoint;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub(crate) async fn register_loop(coordinator: String, advertise: String, mut sessions: watch::Receiver<usize>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if sessions.wait_for(|open| *open == 0).await.is_err() {
+            return; // the worker is shutting down
+        }
+        match register(&coordinator, &advertise).await {
+            Ok(cores) => {
+                tracing::info!(%coordinator, %advertise, cores, "registered with the coordinator");
+                backoff = Duration::from_millis(100);
+                // The coordinator opened our session before it answered;
+                // wait a moment for our side to see it.
+                let _ = tokio::time::timeout(Duration::from_secs(1), sessions.wait_for(|open| *open > 0)).await;
+            }
+            Err(err) => {
+                tracing::warn!(%coordinator, "could not register, retrying in {backoff:?}: {err}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn register(coordinator: &str, advertise: &str) -> Result<u32, String> {
+    let endpoint = Endpoint::from_shared(coordinator.to_string())
+        .map_err(|e| format!("bad coordinator URL `{coordinator}`: {e}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .tcp_nodelay(true);
+    let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+    let reply = RegistryServiceClient::new(channel)
+        .register(RegisterRequest { address: advertise.to_string() })
+        .await
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+    Ok(reply.into_inner().cores)
+}
