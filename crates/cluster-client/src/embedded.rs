@@ -1,0 +1,97 @@
+//! An embedded cluster: a coordinator in this process, a local worker on
+//! this machine's cores, and any remote workers given by address.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cluster_coordinator::{CoordinatorConfig, RunningCoordinator};
+use cluster_proto::WorkerState;
+use cluster_worker::{RunningWorker, WorkerConfig};
+
+use crate::{Client, ClientError};
+
+/// A coordinator and an optional local worker running in this process.
+pub struct Embedded {
+    coordinator: RunningCoordinator,
+    local: Option<RunningWorker>,
+    /// Workers the coordinator was told to dial.
+    expected: usize,
+}
+
+/// Errors starting an embedded cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// The coordinator did not start.
+    #[error(transparent)]
+    Coordinator(#[from] cluster_coordinator::StartError),
+    /// The local worker did not start.
+    #[error(transparent)]
+    Worker(#[from] cluster_worker::StartError),
+    /// Talking to the embedded coordinator failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// No worker at all could be reached.
+    #[error("no worker is reachable: {0}")]
+    NoWorkers(String),
+}
+
+const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+impl Embedded {
+    /// Starts a coordinator on loopback driving `local_cpus` local cores
+    /// (none if 0) and the workers at `remote` (host:port).
+    pub async fn start(local_cpus: u32, remote: &[String]) -> Result<Self, EmbeddedError> {
+        let local = if local_cpus > 0 {
+            let config = WorkerConfig { cores: local_cpus, name: Some("local".into()), ..WorkerConfig::new(LOOPBACK) };
+            Some(cluster_worker::start(config, cluster_tasks::Registry::builtin()).await?)
+        } else {
+            None
+        };
+        let mut workers: Vec<String> = local.iter().map(|w| w.addr().to_string()).collect();
+        workers.extend(remote.iter().cloned());
+        let expected = workers.len();
+        let config = CoordinatorConfig { workers, ..CoordinatorConfig::new(LOOPBACK) };
+        let coordinator = cluster_coordinator::start(config).await?;
+        Ok(Self { coordinator, local, expected })
+    }
+
+    /// The embedded coordinator's URL.
+    pub fn url(&self) -> String {
+        self.coordinator.url()
+    }
+
+    /// Waits until every worker has connected or failed its first dial, and
+    /// returns the ones that failed with why. Fails if none connected.
+    pub async fn wait_for_workers(&self, deadline: Duration) -> Result<Vec<(String, String)>, EmbeddedError> {
+        let mut client = Client::connect(&self.url()).await?;
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            let status = client.status().await?;
+            let active = status.workers.iter().filter(|w| w.state == WorkerState::Active as i32).count();
+            let settled = status.workers.len() >= self.expected
+                && status.workers.iter().all(|w| w.state == WorkerState::Active as i32 || !w.last_error.is_empty());
+            let failed: Vec<(String, String)> = status
+                .workers
+                .iter()
+                .filter(|w| w.state != WorkerState::Active as i32)
+                .map(|w| (w.address.clone(), w.last_error.clone()))
+                .collect();
+            if settled || tokio::time::Instant::now() >= give_up {
+                if active == 0 {
+                    let why: Vec<String> = failed.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+                    return Err(EmbeddedError::NoWorkers(why.join("; ")));
+                }
+                return Ok(failed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the coordinator and the local worker.
+    pub async fn shutdown(self) {
+        self.coordinator.shutdown().await;
+        if let Some(local) = self.local {
+            local.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Client library for the cluster task mesh: submit tasks to a coordinator
+//! and receive their results, or run an embedded coordinator with local
+//! and remote workers (Parallel Python's `pp.Server(ppservers=...)`).
+#![warn(missing_docs)]
+
+pub mod embedded;
+pub mod tasks;
+
+use std::time::Duration;
+
+use cluster_proto::client_service_client::ClientServiceClient;
+use cluster_proto::{
+    submit_response, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest, Task, TaskResult,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+/// Tasks per submission message.
+const BATCH: usize = 1024;
+
+/// What can go wrong talking to a coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not usable.
+    #[error("bad coordinator URL `{url}`: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is bad.
+        reason: String,
+    },
+    /// The coordinator could not be reached.
+    #[error("cannot connect to the coordinator at {url}: {reason}")]
+    Connect {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The coordinator answered with an error.
+    #[error("the coordinator refused: {code:?}: {message}")]
+    Status {
+        /// gRPC status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
+    /// The result stream ended before the job did.
+    #[error("the coordinator closed the result stream before the job finished")]
+    Incomplete,
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> Self {
+        ClientError::Status { code: status.code(), message: status.message().to_string() }
+    }
+}
+
+/// A connection to a coordinator's `ClientService`.
+#[derive(Clone)]
+pub struct Client {
+    inner: ClientServiceClient<Channel>,
+}
+
+impl Client {
+    /// Connects to a coordinator, e.g. `http://127.0.0.1:7700`.
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let url = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| ClientError::BadUrl { url: url.clone(), reason: e.to_string() })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
+            url: url.clone(),
+            reason: error_chain(&e),
+        })?;
+        Ok(Self { inner: ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX) })
+    }
+
+    /// The cluster as the coordinator sees it.
+    pub async fn status(&mut self) -> Result<StatusResponse, ClientError> {
+        Ok(self.inner.status(StatusRequest {}).await?.into_inner())
+    }
+
+    /// Runs one job: streams `tasks` to the coordinator in batches and calls
+    /// `on_result` for each result as it arrives (completion order). Returns
+    /// the job summary once every task has its result.
+    pub async fn run(
+        &mut self,
+        name: &str,
+        tasks: impl IntoIterator<Item = Task, IntoIter: Send + 'static>,
+        mut on_result: impl FnMut(TaskResult),
+    ) -> Result<JobSummary, ClientError> {
+        let (tx, rx) = mpsc::channel(8);
+        let options = Some(JobOptions { name: name.to_string() });
+        let mut tasks = tasks.into_iter();
+        let producer = tokio::spawn(async move {
+            let mut options = options;
+            loop {
+                let batch: Vec<Task> = tasks.by_ref().take(BATCH).collect();
+                let last = batch.len() < BATCH;
+                if (!batch.is_empty() || options.is_some())
+                    && tx.send(SubmitRequest { options: options.take(), tasks: batch }).await.is_err()
+                {
+                    return;
+                }
+                if last {
+                    return; // dropping tx half-closes the stream
+                }
+            }
+        });
+        let mut responses = self.inner.submit(ReceiverStream::new(rx)).await?.into_inner();
+        let outcome = loop {
+            match responses.message().await {
+                Ok(Some(response)) => match response.event {
+                    Some(submit_response::Event::Results(batch)) => batch.results.into_iter().for_each(&mut on_result),
+                    Some(submit_response::Event::Summary(summary)) => break Ok(summary),
+                    Some(submit_response::Event::Accepted(_)) | None => {}
+                },
+                Ok(None) => break Err(ClientError::Incomplete),
+                Err(status) => break Err(status.into()),
+            }
+        };
+        producer.abort();
+        outcome
+    }
+}
+
+/// The error and its sources, so "transport error" says what failed.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,222 @@
+//! `cluster-submit`: run tasks on a cluster, or on an embedded one.
+
+mod report;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use cluster_client::embedded::Embedded;
+use cluster_client::{tasks, Client};
+use cluster_proto::{Task, WorkerState};
+use serde_json::json;
+
+use report::{Row, Stats};
+
+/// Submit tasks to a cluster and print their results.
+///
+/// With no address it runs an embedded coordinator and a local worker on all
+/// cores; with --workers it drives those workers (plus --local-cpus local
+/// cores); with --coordinator it uses a running cluster.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sum the primes below each input (Parallel Python's demo).
+    SumPrimes {
+        /// Comma-separated inputs, e.g. 500000,500100.
+        #[arg(long, env = "CLUSTER_INPUTS", value_delimiter = ',', required = true, num_args = 1..)]
+        inputs: Vec<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Busy-loop tasks, for trying a cluster's balance.
+    Spin {
+        /// Milliseconds each task keeps a core busy.
+        #[arg(long, env = "CLUSTER_SPIN_MS")]
+        ms: u64,
+        /// Number of tasks.
+        #[arg(long, env = "CLUSTER_COUNT")]
+        count: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Empty tasks, for measuring the mesh's overhead.
+    Noop {
+        /// Number of tasks.
+        #[arg(long, env = "CLUSTER_COUNT")]
+        count: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show a running cluster's workers.
+    Status {
+        /// Coordinator URL, e.g. http://127.0.0.1:7700.
+        #[arg(long, env = "CLUSTER_COORDINATOR")]
+        coordinator: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where tasks run.
+#[derive(Args, Debug)]
+struct Target {
+    /// A running coordinator, e.g. http://127.0.0.1:7700.
+    #[arg(long, env = "CLUSTER_COORDINATOR", conflicts_with_all = ["workers", "local_cpus"])]
+    coordinator: Option<String>,
+    /// Workers (host:port, comma-separated) for an embedded coordinator.
+    #[arg(long, env = "CLUSTER_WORKERS", value_delimiter = ',')]
+    workers: Vec<String>,
+    /// Local cores the embedded coordinator also uses; 0 = remote only
+    /// [default: all cores].
+    #[arg(long, env = "CLUSTER_LOCAL_CPUS")]
+    local_cpus: Option<u32>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a run submits: the kind's name, the inputs for the report, the tasks.
+struct Batch {
+    kind: &'static str,
+    inputs: Vec<serde_json::Value>,
+    tasks: Vec<Task>,
+    /// Print a line per task even without --json.
+    per_task_lines: bool,
+}
+
+async fn run(command: Command) -> anyhow::Result<bool> {
+    let (batch, target) = match command {
+        Command::Status { coordinator, json } => return status(&coordinator, json).await,
+        Command::SumPrimes { inputs, target } => {
+            let tasks = inputs.iter().enumerate().map(|(i, &n)| tasks::sum_primes(i as u64, n)).collect();
+            let inputs = inputs.iter().map(|n| json!(n)).collect();
+            (Batch { kind: "sum-primes", inputs, tasks, per_task_lines: true }, target)
+        }
+        Command::Spin { ms, count, target } => {
+            let tasks = (0..count).map(|i| tasks::spin(i, ms)).collect();
+            let inputs = vec![json!(ms); count as usize];
+            (Batch { kind: "spin", inputs, tasks, per_task_lines: false }, target)
+        }
+        Command::Noop { count, target } => {
+            let tasks = (0..count).map(tasks::noop).collect();
+            let inputs = vec![serde_json::Value::Null; count as usize];
+            (Batch { kind: "noop", inputs, tasks, per_task_lines: false }, target)
+        }
+    };
+    let started = Instant::now();
+    let (url, embedded) = match &target.coordinator {
+        Some(url) => (url.clone(), None),
+        None => {
+            let local = target.local_cpus.unwrap_or_else(cluster_worker::available_cores);
+            let cluster = Embedded::start(local, &target.workers).await.context("starting the embedded cluster")?;
+            for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
+                eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
+            }
+            (cluster.url(), Some(cluster))
+        }
+    };
+    let mut client = Client::connect(&url).await?;
+    let mut rows: Vec<Row> = batch.inputs.into_iter().map(|input| Row { input, result: None }).collect();
+    let summary = client
+        .run(batch.kind, batch.tasks, |result| {
+            if let Some(row) = rows.get_mut(result.id as usize) {
+                row.result = Some(result);
+            }
+        })
+        .await?;
+    let stats = Stats { summary: &summary, elapsed: started.elapsed() };
+    for (index, row) in rows.iter().enumerate() {
+        if target.json {
+            println!("{}", report::json_line(index, row));
+        } else if batch.per_task_lines {
+            println!("{}", report::sum_primes_line(row));
+        } else if let Some(line) = report::failure_line(index, batch.kind, row) {
+            println!("{line}");
+        }
+    }
+    if target.json {
+        println!("{}", stats.json());
+    } else {
+        print!("{}", stats.table());
+    }
+    if let Some(cluster) = embedded {
+        cluster.shutdown().await;
+    }
+    Ok(summary.failed == 0 && rows.iter().all(|r| r.result.is_some()))
+}
+
+async fn status(coordinator: &str, as_json: bool) -> anyhow::Result<bool> {
+    let mut client = Client::connect(coordinator).await?;
+    let status = client.status().await?;
+    let state = |s: i32| match WorkerState::try_from(s).unwrap_or(WorkerState::Unspecified) {
+        WorkerState::Active => "active",
+        WorkerState::Connecting => "connecting",
+        WorkerState::Draining => "draining",
+        WorkerState::Lost => "lost",
+        WorkerState::Unspecified => "unknown",
+    };
+    if as_json {
+        let workers: Vec<_> = status
+            .workers
+            .iter()
+            .map(|w| {
+                json!({
+                    "address": w.address, "cores": w.cores, "weight": w.weight, "state": state(w.state),
+                    "in_flight": w.in_flight, "completed": w.completed, "labels": w.labels,
+                    "version": w.version, "last_error": w.last_error,
+                })
+            })
+            .collect();
+        println!("{}", json!({ "workers": workers, "queued": status.queued, "active_jobs": status.active_jobs }));
+        return Ok(true);
+    }
+    println!("{:<24} {:>5} {:>6} {:<10} {:>9} {:>10}", "WORKER", "CORES", "WEIGHT", "STATE", "IN-FLIGHT", "COMPLETED");
+    for w in &status.workers {
+        println!(
+            "{:<24} {:>5} {:>6.2} {:<10} {:>9} {:>10}{}",
+            w.address,
+            w.cores,
+            w.weight,
+            state(w.state),
+            w.in_flight,
+            w.completed,
+            if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
+        );
+    }
+    println!("queued: {}  active jobs: {}  coordinator version: {}", status.queued, status.active_jobs, status.version);
+    Ok(true)
+}
