@@ -42,7 +42,8 @@ impl Embedded {
     /// (none if 0) and the workers at `remote` (host:port).
     pub async fn start(local_cpus: u32, remote: &[String]) -> Result<Self, EmbeddedError> {
         let local = if local_cpus > 0 {
-            let config = WorkerConfig { cores: local_cpus, name: Some("local".into()), ..WorkerConfig::new(LOOPBACK) };
+            let config =
+                WorkerConfig { cores: local_cpus, name: Some("local".into()), ..WorkerConfig::new(LOOPBACK) };
             Some(cluster_worker::start(config, cluster_tasks::Registry::builtin()).await?)
         } else {
             None
@@ -69,7 +70,10 @@ impl Embedded {
             let status = client.status().await?;
             let active = status.workers.iter().filter(|w| w.state == WorkerState::Active as i32).count();
             let settled = status.workers.len() >= self.expected
-                && status.workers.iter().all(|w| w.state == WorkerState::Active as i32 || !w.last_error.is_empty());
+                && status
+                    .workers
+                    .iter()
+                    .all(|w| w.state == WorkerState::Active as i32 || !w.last_error.is_empty());
             let failed: Vec<(String, String)> = status
                 .workers
                 .iter()

@@ -71,10 +71,10 @@ impl Client {
             .map_err(|e| ClientError::BadUrl { url: url.clone(), reason: e.to_string() })?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
-            url: url.clone(),
-            reason: error_chain(&e),
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ClientError::Connect { url: url.clone(), reason: error_chain(&e) })?;
         Ok(Self { inner: ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX) })
     }
 
@@ -114,7 +114,9 @@ impl Client {
         let outcome = loop {
             match responses.message().await {
                 Ok(Some(response)) => match response.event {
-                    Some(submit_response::Event::Results(batch)) => batch.results.into_iter().for_each(&mut on_result),
+                    Some(submit_response::Event::Results(batch)) => {
+                        batch.results.into_iter().for_each(&mut on_result)
+                    }
                     Some(submit_response::Event::Summary(summary)) => break Ok(summary),
                     Some(submit_response::Event::Accepted(_)) | None => {}
                 },

@@ -142,7 +142,8 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         Some(url) => (url.clone(), None),
         None => {
             let local = target.local_cpus.unwrap_or_else(cluster_worker::available_cores);
-            let cluster = Embedded::start(local, &target.workers).await.context("starting the embedded cluster")?;
+            let cluster =
+                Embedded::start(local, &target.workers).await.context("starting the embedded cluster")?;
             for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
                 eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
             }
@@ -201,10 +202,16 @@ async fn status(coordinator: &str, as_json: bool) -> anyhow::Result<bool> {
                 })
             })
             .collect();
-        println!("{}", json!({ "workers": workers, "queued": status.queued, "active_jobs": status.active_jobs }));
+        println!(
+            "{}",
+            json!({ "workers": workers, "queued": status.queued, "active_jobs": status.active_jobs })
+        );
         return Ok(true);
     }
-    println!("{:<24} {:>5} {:>6} {:<10} {:>9} {:>10}", "WORKER", "CORES", "WEIGHT", "STATE", "IN-FLIGHT", "COMPLETED");
+    println!(
+        "{:<24} {:>5} {:>6} {:<10} {:>9} {:>10}",
+        "WORKER", "CORES", "WEIGHT", "STATE", "IN-FLIGHT", "COMPLETED"
+    );
     for w in &status.workers {
         println!(
             "{:<24} {:>5} {:>6.2} {:<10} {:>9} {:>10}{}",
@@ -217,6 +224,9 @@ async fn status(coordinator: &str, as_json: bool) -> anyhow::Result<bool> {
             if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
         );
     }
-    println!("queued: {}  active jobs: {}  coordinator version: {}", status.queued, status.active_jobs, status.version);
+    println!(
+        "queued: {}  active jobs: {}  coordinator version: {}",
+        status.queued, status.active_jobs, status.version
+    );
     Ok(true)
 }

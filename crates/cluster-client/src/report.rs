@@ -88,7 +88,11 @@ impl Stats<'_> {
         }
         out.push_str(&format!("Time elapsed since server creation {:.4}\n", self.elapsed.as_secs_f64()));
         if self.summary.failed > 0 {
-            out.push_str(&format!("{} of {} tasks failed\n", self.summary.failed, self.summary.failed + self.summary.succeeded));
+            out.push_str(&format!(
+                "{} of {} tasks failed\n",
+                self.summary.failed,
+                self.summary.failed + self.summary.succeeded
+            ));
         }
         out
     }

@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cluster_proto::{
-    coordinator_message, submit_response, AssignBatch, Assignment, CoordinatorMessage, JobAccepted, JobSummary,
-    ResultBatch, RevokeRequest, StatusResponse, SubmitResponse, Task, TaskResult, WorkerState, WorkerStatus,
+    coordinator_message, submit_response, AssignBatch, Assignment, CoordinatorMessage, JobAccepted,
+    JobSummary, ResultBatch, RevokeRequest, StatusResponse, SubmitResponse, Task, TaskResult, WorkerState,
+    WorkerStatus,
 };
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
@@ -24,16 +25,47 @@ pub(crate) type JobTx = mpsc::UnboundedSender<Result<SubmitResponse, Status>>;
 
 /// What the actor can be asked to do.
 pub(crate) enum Command {
-    WorkerUp { id: WorkerId, address: String, spec: WorkerSpec, info: cluster_proto::WorkerInfo, tx: WorkerTx },
-    WorkerDown { id: WorkerId, address: String, reason: String },
-    LinkFailed { address: String, reason: String },
-    Completions { worker: WorkerId, batch: Vec<cluster_proto::Completion> },
-    Revoked { worker: WorkerId, keys: Vec<u64> },
-    OpenJob { tx: JobTx, reply: oneshot::Sender<JobId> },
-    Submit { job: JobId, tasks: Vec<Task> },
-    CloseInput { job: JobId },
-    CancelJob { job: JobId },
-    Status { reply: oneshot::Sender<StatusResponse> },
+    WorkerUp {
+        id: WorkerId,
+        address: String,
+        spec: WorkerSpec,
+        info: cluster_proto::WorkerInfo,
+        tx: WorkerTx,
+    },
+    WorkerDown {
+        id: WorkerId,
+        address: String,
+        reason: String,
+    },
+    LinkFailed {
+        address: String,
+        reason: String,
+    },
+    Completions {
+        worker: WorkerId,
+        batch: Vec<cluster_proto::Completion>,
+    },
+    Revoked {
+        worker: WorkerId,
+        keys: Vec<u64>,
+    },
+    OpenJob {
+        tx: JobTx,
+        reply: oneshot::Sender<JobId>,
+    },
+    Submit {
+        job: JobId,
+        tasks: Vec<Task>,
+    },
+    CloseInput {
+        job: JobId,
+    },
+    CancelJob {
+        job: JobId,
+    },
+    Status {
+        reply: oneshot::Sender<StatusResponse>,
+    },
 }
 
 /// A cheap, cloneable way to reach the actor.

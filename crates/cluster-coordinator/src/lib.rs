@@ -109,8 +109,9 @@ impl RunningCoordinator {
 
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let actor = actor::spawn(config.core.clone());
     let options = link::LinkOptions {
@@ -121,7 +122,12 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let ids = Arc::new(AtomicU64::new(1));
     let mut links = Vec::new();
     for worker in &config.workers {
-        links.push(tokio::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone(), ids.clone())));
+        links.push(tokio::spawn(link::keep_static(
+            worker.clone(),
+            actor.clone(),
+            options.clone(),
+            ids.clone(),
+        )));
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone() };
     let registry_api = service::registry_api::RegistryApi { actor, options, ids };

@@ -99,18 +99,29 @@ impl Session {
                     Some(worker_message::Event::Revoked(r)) => {
                         actor.send(Command::Revoked { worker: self.id, keys: r.keys })
                     }
-                    Some(worker_message::Event::Heartbeat(_)) | Some(worker_message::Event::Hello(_)) | None => {}
+                    Some(worker_message::Event::Heartbeat(_))
+                    | Some(worker_message::Event::Hello(_))
+                    | None => {}
                 },
             }
         };
-        actor.send(Command::WorkerDown { id: self.id, address: self.address.clone(), reason: reason.clone() });
+        actor.send(Command::WorkerDown {
+            id: self.id,
+            address: self.address.clone(),
+            reason: reason.clone(),
+        });
         reason
     }
 }
 
 /// Keeps a statically listed worker connected for as long as the
 /// coordinator runs, redialling with backoff.
-pub(crate) async fn keep_static(address: String, actor: ActorHandle, options: LinkOptions, ids: Arc<AtomicU64>) {
+pub(crate) async fn keep_static(
+    address: String,
+    actor: ActorHandle,
+    options: LinkOptions,
+    ids: Arc<AtomicU64>,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0u32;
     loop {

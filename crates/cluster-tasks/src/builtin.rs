@@ -84,14 +84,14 @@ fn is_prime(x: u64) -> bool {
     if x < 4 {
         return true;
     }
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         return false;
     }
     // ceil(sqrt(x)), as the seed's `int(math.ceil(math.sqrt(n)))`.
     let limit = (x as f64).sqrt().ceil() as u64;
     let mut d = 3;
     while d <= limit {
-        if x % d == 0 {
+        if x.is_multiple_of(d) {
             return false;
         }
         d += 2;
@@ -152,9 +152,8 @@ mod tests {
 
     #[test]
     fn too_large_n_names_the_limit() {
-        let err = SumPrimes
-            .run(&Input::SumPrimes { n: MAX_SUM_PRIMES_N + 1 }, &CancelToken::new())
-            .unwrap_err();
+        let err =
+            SumPrimes.run(&Input::SumPrimes { n: MAX_SUM_PRIMES_N + 1 }, &CancelToken::new()).unwrap_err();
         assert_eq!(err.message, "sum-primes: n = 20000001 is above the maximum 20000000");
     }
 

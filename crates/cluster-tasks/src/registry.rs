@@ -24,10 +24,7 @@ impl Registry {
 
     /// The built-in kinds: `sum-primes`, `noop` and `spin`.
     pub fn builtin() -> Self {
-        Self::new()
-            .with("sum-primes", crate::SumPrimes)
-            .with("noop", crate::Noop)
-            .with("spin", crate::Spin)
+        Self::new().with("sum-primes", crate::SumPrimes).with("noop", crate::Noop).with("spin", crate::Spin)
     }
 
     /// Adds (or replaces) a kind.
@@ -75,7 +72,9 @@ mod tests {
             fn run(&self, input: &Input, _: &CancelToken) -> Result<Output, TaskError> {
                 match input {
                     Input::Custom(b) => Ok(Output::Custom(b.clone())),
-                    other => Err(TaskError::invalid_input(format!("echo wants bytes, got {}", other.describe()))),
+                    other => {
+                        Err(TaskError::invalid_input(format!("echo wants bytes, got {}", other.describe())))
+                    }
                 }
             }
         }

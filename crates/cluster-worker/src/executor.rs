@@ -46,7 +46,9 @@ impl Executor {
         let threads = (0..cores)
             .map(|slot| {
                 let shared = shared.clone();
-                std::thread::Builder::new().name(format!("cluster-slot-{slot}")).spawn(move || run_slot(&shared))
+                std::thread::Builder::new()
+                    .name(format!("cluster-slot-{slot}"))
+                    .spawn(move || run_slot(&shared))
             })
             .collect::<std::io::Result<_>>()?;
         Ok(Self { shared, threads })
@@ -90,7 +92,6 @@ impl Executor {
         queue.jobs.retain(|job| job.session != session);
         before - queue.jobs.len()
     }
-
 }
 
 impl Drop for Executor {
@@ -135,9 +136,8 @@ fn run_task(registry: &Registry, task: &Task) -> TaskResult {
     let start = Instant::now();
     let input = wire::input(task);
     let cancel = CancelToken::new();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        registry.run(&task.kind, &input, &cancel)
-    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.run(&task.kind, &input, &cancel)));
     let outcome = match outcome {
         Ok(Ok(output)) => task_result::Outcome::Output(wire::output(output)),
         Ok(Err(err)) => task_result::Outcome::Error(wire::error(err)),

@@ -62,6 +62,16 @@ impl WorkerConfig {
     }
 }
 
+/// The address to advertise: `host` alone or `host:0` means "this host, at
+/// the port the worker is bound to" (handy with `--listen 0.0.0.0:0`).
+fn advertise_address(advertise: &str, bound_port: u16) -> String {
+    match advertise.rsplit_once(':') {
+        Some((host, "0")) => format!("{host}:{bound_port}"),
+        Some((_, port)) if port.parse::<u16>().is_ok() => advertise.to_string(),
+        _ => format!("{advertise}:{bound_port}"),
+    }
+}
+
 /// Cores this process may use.
 pub fn available_cores() -> u32 {
     std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
@@ -130,8 +140,9 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
             "--coordinator and --advertise go together: the coordinator dials the advertised address".into(),
         ));
     }
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let info = WorkerInfo {
         cores: config.cores,
@@ -161,8 +172,21 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
             }),
     );
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
+        let advertise = advertise_address(&advertise, addr.port());
         tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
     Ok(RunningWorker { addr, shutdown: Some(shutdown_tx), server })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertise_address;
+
+    #[test]
+    fn advertise_fills_in_the_bound_port() {
+        assert_eq!(advertise_address("10.0.0.5", 35001), "10.0.0.5:35001");
+        assert_eq!(advertise_address("worker-1:0", 35001), "worker-1:35001");
+        assert_eq!(advertise_address("worker-1:35000", 35001), "worker-1:35000");
+    }
 }

@@ -67,8 +67,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = WorkerConfig::from(Args::parse());
-    let mut worker =
-        cluster_worker::start(config, cluster_tasks::Registry::builtin()).await.context("starting the worker")?;
+    let mut worker = cluster_worker::start(config, cluster_tasks::Registry::builtin())
+        .await
+        .context("starting the worker")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-worker listening on {}", worker.addr());
     tokio::select! {

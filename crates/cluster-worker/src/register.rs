@@ -11,7 +11,11 @@ use tonic::transport::Endpoint;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-pub(crate) async fn register_loop(coordinator: String, advertise: String, mut sessions: watch::Receiver<usize>) {
+pub(crate) async fn register_loop(
+    coordinator: String,
+    advertise: String,
+    mut sessions: watch::Receiver<usize>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if sessions.wait_for(|open| *open == 0).await.is_err() {
@@ -23,7 +27,8 @@ pub(crate) async fn register_loop(coordinator: String, advertise: String, mut se
                 backoff = Duration::from_millis(100);
                 // The coordinator opened our session before it answered;
                 // wait a moment for our side to see it.
-                let _ = tokio::time::timeout(Duration::from_secs(1), sessions.wait_for(|open| *open > 0)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), sessions.wait_for(|open| *open > 0)).await;
             }
             Err(err) => {
                 tracing::warn!(%coordinator, "could not register, retrying in {backoff:?}: {err}");

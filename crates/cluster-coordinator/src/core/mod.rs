@@ -254,7 +254,8 @@ impl Core {
         }
         let (name, cores) = (w.spec.name.clone(), w.spec.cores);
         self.reindex(worker_id);
-        let result = TaskResult { id: entry.task.id, worker: name.clone(), attempts: entry.attempts + 1, ..result };
+        let result =
+            TaskResult { id: entry.task.id, worker: name.clone(), attempts: entry.attempts + 1, ..result };
         let Some(job) = self.jobs.get_mut(&entry.job) else { return };
         let share = job.shares.entry(worker_id).or_insert_with(|| WorkerShare {
             worker: name,

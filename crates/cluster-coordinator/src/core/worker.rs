@@ -57,8 +57,8 @@ impl Worker {
     /// The index entries this worker should have now.
     pub(super) fn index_entry(&self, id: WorkerId) -> Indexed {
         let in_flight = self.in_flight();
-        let load = (in_flight < self.limit)
-            .then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
+        let load =
+            (in_flight < self.limit).then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
         let held = in_flight - self.revoking;
         Indexed {
             load,

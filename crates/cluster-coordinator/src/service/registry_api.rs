@@ -18,15 +18,21 @@ pub(crate) struct RegistryApi {
 
 #[tonic::async_trait]
 impl RegistryService for RegistryApi {
-    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
         let address = request.into_inner().address;
         if address.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&address) {
             return Err(Status::invalid_argument(format!("`{address}` is not a host:port address")));
         }
-        let session = link::connect(&address, &self.actor, &self.options, &self.ids).await.map_err(|reason| {
-            tracing::warn!(worker = %address, "registering worker could not be reached: {reason}");
-            Status::unavailable(format!("the coordinator could not open a session to {address}: {reason}"))
-        })?;
+        let session =
+            link::connect(&address, &self.actor, &self.options, &self.ids).await.map_err(|reason| {
+                tracing::warn!(worker = %address, "registering worker could not be reached: {reason}");
+                Status::unavailable(format!(
+                    "the coordinator could not open a session to {address}: {reason}"
+                ))
+            })?;
         let cores = session.cores;
         let actor = self.actor.clone();
         let timeout = self.options.heartbeat_timeout;
