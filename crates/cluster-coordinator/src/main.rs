@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = CoordinatorConfig::from(Args::parse());
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
