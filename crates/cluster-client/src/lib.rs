@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
-    submit_response, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest, Task, TaskResult,
+    submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest, Task, TaskResult,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -90,10 +90,31 @@ impl Client {
         &mut self,
         name: &str,
         tasks: impl IntoIterator<Item = Task, IntoIter: Send + 'static>,
+        on_result: impl FnMut(TaskResult),
+    ) -> Result<JobSummary, ClientError> {
+        let options = JobOptions { name: name.to_string(), ..JobOptions::default() };
+        self.run_with(options, tasks, |_| {}, on_result).await
+    }
+
+    /// Cancels a job by id (from any client); returns how many of its tasks
+    /// had no result yet.
+    pub async fn cancel(&mut self, job_id: u64) -> Result<u64, ClientError> {
+        Ok(self.inner.cancel(CancelRequest { job_id }).await?.into_inner().cancelled)
+    }
+
+    /// As [`Client::run`], with job options (a timeout, say), and
+    /// `on_accepted` called with the job's id as soon as the coordinator
+    /// accepts it. Dropping the returned future cancels the job.
+    pub async fn run_with(
+        &mut self,
+        options: JobOptions,
+        tasks: impl IntoIterator<Item = Task, IntoIter: Send + 'static>,
+        on_accepted: impl FnOnce(u64),
         mut on_result: impl FnMut(TaskResult),
     ) -> Result<JobSummary, ClientError> {
         let (tx, rx) = mpsc::channel(8);
-        let options = Some(JobOptions { name: name.to_string() });
+        let options = Some(options);
+        let mut on_accepted = Some(on_accepted);
         let mut tasks = tasks.into_iter();
         let producer = tokio::spawn(async move {
             let mut options = options;
@@ -118,7 +139,12 @@ impl Client {
                         batch.results.into_iter().for_each(&mut on_result)
                     }
                     Some(submit_response::Event::Summary(summary)) => break Ok(summary),
-                    Some(submit_response::Event::Accepted(_)) | None => {}
+                    Some(submit_response::Event::Accepted(accepted)) => {
+                        if let Some(f) = on_accepted.take() {
+                            f(accepted.job_id);
+                        }
+                    }
+                    None => {}
                 },
                 Ok(None) => break Err(ClientError::Incomplete),
                 Err(status) => break Err(status.into()),

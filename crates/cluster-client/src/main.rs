@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
-use cluster_proto::{Task, WorkerState};
+use cluster_proto::{JobOptions, Task, WorkerState};
 use serde_json::json;
 
 use report::{Row, Stats};
@@ -55,7 +55,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Show a running cluster's workers.
+    /// Cancel a running job by id (see `status` for the ids).
+    Cancel {
+        /// Coordinator URL, e.g. http://127.0.0.1:7700.
+        #[arg(long, env = "CLUSTER_COORDINATOR")]
+        coordinator: String,
+        /// The job's id.
+        #[arg(long)]
+        job: u64,
+    },
+    /// Show a running cluster's workers and jobs.
     Status {
         /// Coordinator URL, e.g. http://127.0.0.1:7700.
         #[arg(long, env = "CLUSTER_COORDINATOR")]
@@ -79,6 +88,10 @@ struct Target {
     /// [default: all cores].
     #[arg(long, env = "CLUSTER_LOCAL_CPUS")]
     local_cpus: Option<u32>,
+    /// Longest a task may run, in milliseconds; a task over it is stopped
+    /// and retried, then fails [default: the coordinator's].
+    #[arg(long, env = "CLUSTER_TIMEOUT_MS")]
+    timeout_ms: Option<u64>,
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -122,6 +135,11 @@ struct Batch {
 async fn run(command: Command) -> anyhow::Result<bool> {
     let (batch, target) = match command {
         Command::Status { coordinator, json } => return status(&coordinator, json).await,
+        Command::Cancel { coordinator, job } => {
+            let cancelled = Client::connect(&coordinator).await?.cancel(job).await?;
+            println!("job {job} cancelled: {cancelled} tasks had no result yet");
+            return Ok(true);
+        }
         Command::SumPrimes { inputs, target } => {
             let tasks = inputs.iter().enumerate().map(|(i, &n)| tasks::sum_primes(i as u64, n)).collect();
             let inputs = inputs.iter().map(|n| json!(n)).collect();
@@ -153,14 +171,27 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     };
     let mut client = Client::connect(&url).await?;
     let mut rows: Vec<Row> = batch.inputs.into_iter().map(|input| Row { input, result: None }).collect();
-    let summary = client
-        .run(batch.kind, batch.tasks, |result| {
+    let options = JobOptions { name: batch.kind.into(), timeout_ms: target.timeout_ms };
+    let mut job_id = 0;
+    let run = client.run_with(
+        options,
+        batch.tasks,
+        |id| job_id = id,
+        |result| {
             if let Some(row) = rows.get_mut(result.id as usize) {
                 row.result = Some(result);
             }
-        })
-        .await?;
-    let stats = Stats { summary: &summary, elapsed: started.elapsed() };
+        },
+    );
+    // Ctrl-C drops the job's stream, which cancels its tasks on the cluster.
+    let summary = tokio::select! {
+        summary = run => summary?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: the job's queued and running tasks are cancelled");
+            return Ok(false);
+        }
+    };
+    let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
     for (index, row) in rows.iter().enumerate() {
         if target.json {
             println!("{}", report::json_line(index, row));

@@ -64,6 +64,7 @@ pub(crate) fn json_line(index: usize, row: &Row) -> String {
 pub(crate) struct Stats<'a> {
     pub(crate) summary: &'a JobSummary,
     pub(crate) elapsed: Duration,
+    pub(crate) job_id: u64,
 }
 
 impl Stats<'_> {
@@ -116,6 +117,7 @@ impl Stats<'_> {
             })
             .collect();
         json!({ "stats": {
+            "job_id": self.job_id,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "succeeded": self.summary.succeeded,
             "failed": self.summary.failed,

@@ -43,7 +43,15 @@ pub struct CoordinatorConfig {
     pub connect_timeout: Duration,
     /// A worker silent this long is declared lost.
     pub heartbeat_timeout: Duration,
+    /// Most tasks waiting in the queue; submissions beyond it wait (flow
+    /// control) until tasks leave the queue.
+    pub max_queued: usize,
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
 }
+
+/// Default `max_message_bytes`: tonic's default of 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 impl CoordinatorConfig {
     /// A coordinator on `listen` with default tunables and no static workers.
@@ -54,6 +62,8 @@ impl CoordinatorConfig {
             core: CoreConfig::default(),
             connect_timeout: Duration::from_secs(3),
             heartbeat_timeout: Duration::from_secs(3),
+            max_queued: 100_000,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -74,6 +84,7 @@ pub enum StartError {
 /// A running coordinator.
 pub struct RunningCoordinator {
     addr: SocketAddr,
+    actor: actor::ActorHandle,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -89,8 +100,10 @@ impl RunningCoordinator {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for the server to end.
+    /// Stops taking jobs, tells the clients of unfinished jobs (UNAVAILABLE),
+    /// stops their tasks, and waits for the server to end.
     pub async fn shutdown(mut self) {
+        self.actor.shutdown().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -113,11 +126,13 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let actor = actor::spawn(config.core.clone());
+    let max_message_bytes = config.max_message_bytes;
+    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1), max_message_bytes);
     let options = link::LinkOptions {
         connect_timeout: config.connect_timeout,
         heartbeat_timeout: config.heartbeat_timeout,
         max_backoff: Duration::from_secs(5),
+        max_message_bytes,
     };
     let ids = Arc::new(AtomicU64::new(1));
     let mut links = Vec::new();
@@ -129,15 +144,19 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
             ids.clone(),
         )));
     }
-    let client_api = service::client_api::ClientApi { actor: actor.clone() };
-    let registry_api = service::registry_api::RegistryApi { actor, options, ids };
+    let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
+    let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options, ids };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
-            .add_service(ClientServiceServer::new(client_api).max_decoding_message_size(64 << 20))
-            .add_service(RegistryServiceServer::new(registry_api))
+            .add_service(
+                ClientServiceServer::new(client_api)
+                    .max_decoding_message_size(max_message_bytes)
+                    .max_encoding_message_size(max_message_bytes),
+            )
+            .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = shutdown_rx.await;
                 for link in links {
@@ -146,5 +165,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
             }),
     );
     tracing::info!(%addr, workers = config.workers.len(), "coordinator serving");
-    Ok(RunningCoordinator { addr, shutdown: Some(shutdown_tx), server })
+    Ok(RunningCoordinator { addr, actor, shutdown: Some(shutdown_tx), server })
 }

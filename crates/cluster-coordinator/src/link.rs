@@ -25,6 +25,8 @@ pub(crate) struct LinkOptions {
     pub(crate) heartbeat_timeout: Duration,
     /// Longest wait between redials of a static worker.
     pub(crate) max_backoff: Duration,
+    /// Largest message accepted from a worker.
+    pub(crate) max_message_bytes: usize,
 }
 
 /// An open session, ready to be read.
@@ -54,7 +56,8 @@ pub(crate) async fn connect(
         let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {}", error_chain(&e)))?;
         let (tx, rx) = mpsc::unbounded_channel::<CoordinatorMessage>();
         let mut stream = WorkerServiceClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
+            .max_decoding_message_size(options.max_message_bytes)
+            .max_encoding_message_size(options.max_message_bytes)
             .session(UnboundedReceiverStream::new(rx))
             .await
             .map_err(|s| format!("session refused: {:?}: {}", s.code(), s.message()))?
@@ -98,6 +101,9 @@ impl Session {
                     }
                     Some(worker_message::Event::Revoked(r)) => {
                         actor.send(Command::Revoked { worker: self.id, keys: r.keys })
+                    }
+                    Some(worker_message::Event::Draining(notice)) => {
+                        actor.send(Command::Draining { worker: self.id, returned: notice.returned })
                     }
                     Some(worker_message::Event::Heartbeat(_))
                     | Some(worker_message::Event::Hello(_))

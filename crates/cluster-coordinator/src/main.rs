@@ -30,14 +30,31 @@ struct Args {
     /// A worker silent this many milliseconds is declared lost.
     #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000)]
     heartbeat_timeout_ms: u64,
+    /// Default longest run of a task, in milliseconds (a job may set its
+    /// own); a task over it is stopped and counts as a failed attempt.
+    #[arg(long, env = "CLUSTER_TASK_TIMEOUT_MS")]
+    task_timeout_ms: Option<u64>,
+    /// Most tasks waiting in the queue; clients submitting more wait.
+    #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+    max_queued: u64,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
 }
 
 impl From<Args> for CoordinatorConfig {
     fn from(args: Args) -> Self {
         CoordinatorConfig {
             workers: args.workers,
-            core: CoreConfig { prefetch_per_core: args.prefetch, max_attempts: args.max_attempts },
+            core: CoreConfig {
+                prefetch_per_core: args.prefetch,
+                max_attempts: args.max_attempts,
+                default_timeout_ms: args.task_timeout_ms,
+            },
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms.max(1)),
+            max_queued: args.max_queued as usize,
+            max_message_bytes: args.max_message_bytes,
             ..CoordinatorConfig::new(args.listen)
         }
     }
@@ -56,10 +73,16 @@ async fn main() -> anyhow::Result<()> {
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-coordinator listening on {}", coordinator.addr());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     tokio::select! {
         result = coordinator.wait() => result.map_err(anyhow::Error::msg).context("coordinator server failed")?,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted, shutting down");
+            coordinator.shutdown().await;
+        }
+        _ = terminate.recv() => {
+            tracing::info!("SIGTERM: refusing new jobs, telling clients, shutting down");
             coordinator.shutdown().await;
         }
     }

@@ -1,14 +1,16 @@
 //! Runs tasks on exactly `cores` blocking threads ("slots"), never on the
 //! async runtime. Tasks wait in one FIFO queue; unstarted ones can be taken
-//! back (revoked) by the coordinator.
+//! back (revoked, cancelled, returned on drain), running ones can be asked
+//! to stop through their cancel token.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use cluster_proto::{task_result, Completion, Task, TaskResult};
+use cluster_proto::{task_result, Completion, ErrorCode, Task, TaskResult};
 use cluster_tasks::{CancelToken, Registry};
+use prost::Message;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::wire;
@@ -18,18 +20,23 @@ pub(crate) struct Job {
     pub(crate) key: u64,
     pub(crate) session: u64,
     pub(crate) task: Task,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) reply: UnboundedSender<Completion>,
 }
 
 struct Shared {
-    queue: Mutex<Queue>,
+    state: Mutex<State>,
     ready: Condvar,
     registry: Registry,
+    /// Largest encoded result that fits in a message.
+    max_result_bytes: usize,
 }
 
 #[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
+struct State {
+    queue: VecDeque<Job>,
+    /// Tokens of running tasks, by (session, key).
+    running: HashMap<(u64, u64), CancelToken>,
     stopping: bool,
 }
 
@@ -40,63 +47,95 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
-    pub(crate) fn new(cores: u32, registry: Registry) -> std::io::Result<Self> {
-        let shared =
-            Arc::new(Shared { queue: Mutex::new(Queue::default()), ready: Condvar::new(), registry });
+    pub(crate) fn new(cores: u32, registry: Registry, max_result_bytes: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            ready: Condvar::new(),
+            registry,
+            max_result_bytes,
+        });
         let threads = (0..cores)
             .map(|slot| {
                 let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("cluster-slot-{slot}"))
-                    .spawn(move || run_slot(&shared))
+                std::thread::Builder::new().name(format!("cluster-slot-{slot}")).spawn(move || run_slot(&shared))
             })
             .collect::<std::io::Result<_>>()?;
         Ok(Self { shared, threads })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.shared)
     }
 
     /// Queues tasks in order behind the ones already waiting.
     pub(crate) fn enqueue(&self, jobs: impl IntoIterator<Item = Job>) {
-        let mut queue = self.lock();
-        let before = queue.jobs.len();
-        queue.jobs.extend(jobs);
-        let added = queue.jobs.len() - before;
-        drop(queue);
+        let mut state = self.lock();
+        let before = state.queue.len();
+        state.queue.extend(jobs);
+        let added = state.queue.len() - before;
+        drop(state);
         for _ in 0..added.min(self.threads.len()) {
             self.shared.ready.notify_one();
         }
     }
 
+    /// Takes back the session's unstarted tasks among `keys`; returns them.
+    fn take(&self, session: u64, keys: Option<&HashSet<u64>>) -> Vec<Job> {
+        let mut state = self.lock();
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(state.queue.len());
+        for job in state.queue.drain(..) {
+            if job.session == session && keys.is_none_or(|keys| keys.contains(&job.key)) {
+                taken.push(job);
+            } else {
+                kept.push_back(job);
+            }
+        }
+        state.queue = kept;
+        taken
+    }
+
     /// Takes back the session's tasks among `keys` that have not started;
     /// returns their keys.
     pub(crate) fn revoke(&self, session: u64, keys: &[u64]) -> Vec<u64> {
-        let wanted: std::collections::HashSet<_> = keys.iter().copied().collect();
-        let mut returned = Vec::new();
-        self.lock().jobs.retain(|job| {
-            let take = job.session == session && wanted.contains(&job.key);
-            if take {
-                returned.push(job.key);
-            }
-            !take
-        });
-        returned
+        let keys: HashSet<u64> = keys.iter().copied().collect();
+        self.take(session, Some(&keys)).into_iter().map(|job| job.key).collect()
     }
 
-    /// Drops the unstarted tasks of a session that ended.
-    pub(crate) fn drop_session(&self, session: u64) -> usize {
-        let mut queue = self.lock();
-        let before = queue.jobs.len();
-        queue.jobs.retain(|job| job.session != session);
-        before - queue.jobs.len()
+    /// Stops the session's tasks among `keys`: unstarted ones are removed
+    /// and returned; running ones are told to stop and will complete with
+    /// an error.
+    pub(crate) fn cancel(&self, session: u64, keys: &[u64]) -> Vec<Job> {
+        let set: HashSet<u64> = keys.iter().copied().collect();
+        let removed = self.take(session, Some(&set));
+        let state = self.lock();
+        for key in keys {
+            if let Some(token) = state.running.get(&(session, *key)) {
+                token.cancel();
+            }
+        }
+        removed
+    }
+
+    /// All of the session's unstarted tasks (for drain), or drops them when
+    /// the session ended.
+    pub(crate) fn take_session(&self, session: u64) -> Vec<Job> {
+        self.take(session, None)
+    }
+
+    /// Tasks queued or running.
+    pub(crate) fn busy(&self) -> usize {
+        let state = self.lock();
+        state.queue.len() + state.running.len()
     }
 }
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        self.lock().stopping = true;
+        let mut state = self.lock();
+        state.stopping = true;
+        state.running.values().for_each(CancelToken::cancel);
+        drop(state);
         self.shared.ready.notify_all();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -104,41 +143,77 @@ impl Drop for Executor {
     }
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // A panicking task never holds this lock, so poisoning cannot hide a
     // broken invariant: recover the guard.
-    shared.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn run_slot(shared: &Shared) {
     loop {
-        let job = {
-            let mut queue = lock(shared);
-            loop {
-                if queue.stopping {
+        let (job, token) = {
+            let mut state = lock(shared);
+            let job = loop {
+                if state.stopping {
                     return;
                 }
-                if let Some(job) = queue.jobs.pop_front() {
+                if let Some(job) = state.queue.pop_front() {
                     break job;
                 }
-                queue = shared.ready.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
+                state = shared.ready.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            };
+            let token = match job.timeout {
+                Some(timeout) => CancelToken::with_deadline(Instant::now() + timeout),
+                None => CancelToken::new(),
+            };
+            state.running.insert((job.session, job.key), token.clone());
+            (job, token)
         };
-        let result = run_task(&shared.registry, &job.task);
+        let mut result = run_task(&shared.registry, &job, &token);
+        let size = result.encoded_len();
+        if size > shared.max_result_bytes {
+            result.outcome = Some(error(
+                ErrorCode::ResultTooLarge,
+                format!(
+                    "result of {size} bytes is over the {}-byte message limit (--max-message-bytes)",
+                    shared.max_result_bytes
+                ),
+            ));
+        }
+        lock(shared).running.remove(&(job.session, job.key));
         // The session may be gone; then nobody wants the result.
         let _ = job.reply.send(Completion { key: job.key, result: Some(result) });
     }
 }
 
+fn error(code: ErrorCode, message: String) -> task_result::Outcome {
+    task_result::Outcome::Error(cluster_proto::TaskError { code: code as i32, message })
+}
+
+/// A cancelled task's completion, for tasks stopped before they started.
+pub(crate) fn cancelled(job: &Job) -> Completion {
+    let result = TaskResult {
+        id: job.task.id,
+        outcome: Some(error(ErrorCode::Cancelled, "cancelled before it started".into())),
+        ..TaskResult::default()
+    };
+    Completion { key: job.key, result: Some(result) }
+}
+
 /// Runs one task, catching a panic in a task kind so it fails that task
-/// alone and the slot lives on.
-fn run_task(registry: &Registry, task: &Task) -> TaskResult {
+/// alone and the slot lives on. A task still running at its deadline is
+/// told to stop, and any result after the deadline counts as timed out.
+fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> TaskResult {
+    let task = &job.task;
     let start = Instant::now();
     let input = wire::input(task);
-    let cancel = CancelToken::new();
     let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.run(&task.kind, &input, &cancel)));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.run(&task.kind, &input, token)));
     let outcome = match outcome {
+        _ if token.timed_out() => error(
+            ErrorCode::TimedOut,
+            format!("ran over its timeout of {} ms", job.timeout.unwrap_or_default().as_millis()),
+        ),
         Ok(Ok(output)) => task_result::Outcome::Output(wire::output(output)),
         Ok(Err(err)) => task_result::Outcome::Error(wire::error(err)),
         Err(panic) => {
@@ -147,10 +222,7 @@ fn run_task(registry: &Registry, task: &Task) -> TaskResult {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            task_result::Outcome::Error(wire::error(cluster_tasks::TaskError::failed(format!(
-                "task `{}` panicked: {what}",
-                task.kind
-            ))))
+            error(ErrorCode::TaskFailed, format!("task `{}` panicked: {what}", task.kind))
         }
     };
     TaskResult {

@@ -44,7 +44,13 @@ pub struct WorkerConfig {
     pub advertise: Option<String>,
     /// Quiet time after which the worker sends a heartbeat.
     pub heartbeat_interval: Duration,
+    /// Largest gRPC message accepted or sent; a task whose result would not
+    /// fit fails with RESULT_TOO_LARGE.
+    pub max_message_bytes: usize,
 }
+
+/// Default `max_message_bytes`: tonic's default of 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 impl WorkerConfig {
     /// A worker on `listen` with one slot per available core.
@@ -58,6 +64,7 @@ impl WorkerConfig {
             coordinator: None,
             advertise: None,
             heartbeat_interval: Duration::from_millis(500),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -99,6 +106,8 @@ pub enum StartError {
 /// A running worker.
 pub struct RunningWorker {
     addr: SocketAddr,
+    phase: watch::Sender<session::Phase>,
+    executor: Arc<executor::Executor>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -109,8 +118,25 @@ impl RunningWorker {
         self.addr
     }
 
-    /// Stops serving and waits for the server to end.
+    /// Drains: takes no new tasks, hands unstarted ones back to the
+    /// coordinator, lets running ones finish for up to `grace` and delivers
+    /// their results, then shuts down. Returns the tasks still running when
+    /// the grace period ended (0 when everything finished).
+    pub async fn drain(self, grace: Duration) -> usize {
+        let _ = self.phase.send(session::Phase::Draining);
+        let give_up = tokio::time::Instant::now() + grace;
+        let mut left = self.executor.busy();
+        while left > 0 && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            left = self.executor.busy();
+        }
+        self.shutdown().await;
+        left
+    }
+
+    /// Ends every session and stops serving; waits for the server to end.
     pub async fn shutdown(mut self) {
+        let _ = self.phase.send(session::Phase::Closing);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -152,21 +178,31 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         name: config.name.clone().unwrap_or_default(),
         kinds: registry.names().map(String::from).collect(),
     };
-    let executor = Arc::new(executor::Executor::new(config.cores, registry).map_err(StartError::Threads)?);
+    let max_result_bytes = config.max_message_bytes.saturating_sub(1024);
+    let executor = Arc::new(
+        executor::Executor::new(config.cores, registry, max_result_bytes).map_err(StartError::Threads)?,
+    );
     let (sessions, sessions_rx) = watch::channel(0usize);
+    let (phase, phase_rx) = watch::channel(session::Phase::Serving);
     let service = session::SessionService {
         info,
-        executor,
+        executor: executor.clone(),
         heartbeat_interval: config.heartbeat_interval,
+        max_message_bytes: config.max_message_bytes,
         next_session: Default::default(),
         sessions,
+        phase: phase_rx,
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
-            .add_service(WorkerServiceServer::new(service))
+            .add_service(
+                WorkerServiceServer::new(service)
+                    .max_decoding_message_size(config.max_message_bytes)
+                    .max_encoding_message_size(config.max_message_bytes),
+            )
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_rx.await;
             }),
@@ -176,7 +212,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, shutdown: Some(shutdown_tx), server })
+    Ok(RunningWorker { addr, phase, executor, shutdown: Some(shutdown_tx), server })
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@ struct Args {
     /// Quiet time after which the worker sends a heartbeat, in milliseconds.
     #[arg(long, env = "CLUSTER_HEARTBEAT_MS", default_value_t = 500)]
     heartbeat_ms: u64,
+    /// On SIGTERM, how long running tasks may take to finish, in milliseconds.
+    #[arg(long, env = "CLUSTER_DRAIN_GRACE_MS", default_value_t = 30_000)]
+    drain_grace_ms: u64,
+    /// Largest gRPC message accepted or sent, in bytes; a larger result
+    /// fails its task.
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_worker::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -53,6 +60,7 @@ impl From<Args> for WorkerConfig {
             coordinator: args.coordinator,
             advertise: args.advertise,
             heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
+            max_message_bytes: args.max_message_bytes,
             ..WorkerConfig::new(args.listen)
         }
     }
@@ -67,17 +75,30 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = WorkerConfig::from(Args::parse());
+    let args = Args::parse();
+    let grace = Duration::from_millis(args.drain_grace_ms);
+    let config = WorkerConfig::from(args);
     let mut worker = cluster_worker::start(config, cluster_tasks::Registry::builtin())
         .await
         .context("starting the worker")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-worker listening on {}", worker.addr());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     tokio::select! {
         result = worker.wait() => result.map_err(anyhow::Error::msg).context("worker server failed")?,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted, shutting down");
             worker.shutdown().await;
+        }
+        _ = terminate.recv() => {
+            tracing::info!("SIGTERM: draining, taking no new tasks");
+            let left = worker.drain(grace).await;
+            if left > 0 {
+                tracing::warn!(left, "grace period over; tasks still running were abandoned");
+            } else {
+                tracing::info!("drained: every task finished and was reported");
+            }
         }
     }
     Ok(())

@@ -8,29 +8,44 @@ use std::time::Duration;
 
 use cluster_proto::worker_service_server::WorkerService;
 use cluster_proto::{
-    coordinator_message, worker_message, Completion, CompletionBatch, CoordinatorMessage, GetInfoRequest,
-    Heartbeat, RevokeResponse, WorkerInfo, WorkerMessage,
+    coordinator_message, worker_message, Completion, CompletionBatch, CoordinatorMessage, DrainNotice,
+    GetInfoRequest, Heartbeat, RevokeResponse, WorkerInfo, WorkerMessage,
 };
 use futures::Stream;
+use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::executor::{Executor, Job};
+use crate::executor::{self, Executor, Job};
 
 /// Most completions sent in one message.
 const MAX_BATCH: usize = 4096;
+
+/// Where the worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Taking tasks.
+    Serving,
+    /// Taking no new tasks, finishing the running ones.
+    Draining,
+    /// Ending every session now.
+    Closing,
+}
 
 pub(crate) struct SessionService {
     pub(crate) info: WorkerInfo,
     pub(crate) executor: Arc<Executor>,
     pub(crate) heartbeat_interval: Duration,
+    pub(crate) max_message_bytes: usize,
     pub(crate) next_session: AtomicU64,
     /// Number of open sessions, watched by the self-registration loop.
     pub(crate) sessions: watch::Sender<usize>,
+    pub(crate) phase: watch::Receiver<Phase>,
 }
 
 type MessageStream = Pin<Box<dyn Stream<Item = Result<WorkerMessage, Status>> + Send>>;
+type OutTx = mpsc::Sender<Result<WorkerMessage, Status>>;
 
 fn message(event: worker_message::Event) -> Result<WorkerMessage, Status> {
     Ok(WorkerMessage { event: Some(event) })
@@ -48,9 +63,16 @@ impl WorkerService for SessionService {
         &self,
         request: Request<Streaming<CoordinatorMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        if *self.phase.borrow() != Phase::Serving {
+            return Err(Status::unavailable("this worker is shutting down"));
+        }
         let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
-        let incoming = request.into_inner();
-        let session = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let session = Session {
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            executor: self.executor.clone(),
+            phase: self.phase.clone(),
+            peer,
+        };
         let (out_tx, out_rx) = mpsc::channel(64);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         out_tx
@@ -58,88 +80,146 @@ impl WorkerService for SessionService {
             .await
             .map_err(|_| Status::unavailable("session closed"))?;
         self.sessions.send_modify(|n| *n += 1);
-        tracing::info!(%peer, session, "coordinator opened a session");
-        let executor = self.executor.clone();
+        tracing::info!(peer = %session.peer, session = session.id, "coordinator opened a session");
         let sessions = self.sessions.clone();
-        tokio::spawn(read_assignments(incoming, executor, session, done_tx, out_tx.clone(), sessions, peer));
-        tokio::spawn(send_completions(done_rx, out_tx, self.heartbeat_interval));
+        let incoming = request.into_inner();
+        let reader_out = out_tx.clone();
+        tokio::spawn(async move {
+            session.read(incoming, done_tx, reader_out).await;
+            sessions.send_modify(|n| *n = n.saturating_sub(1));
+        });
+        let batch_limit = self.max_message_bytes.saturating_sub(1024).max(1);
+        tokio::spawn(send_completions(done_rx, out_tx, self.heartbeat_interval, batch_limit));
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
     }
 }
 
-/// Reads the coordinator's messages until the session ends.
-async fn read_assignments(
-    mut incoming: Streaming<CoordinatorMessage>,
+/// One coordinator session's reading side.
+struct Session {
+    id: u64,
     executor: Arc<Executor>,
-    session: u64,
-    done_tx: mpsc::UnboundedSender<Completion>,
-    out_tx: mpsc::Sender<Result<WorkerMessage, Status>>,
-    sessions: watch::Sender<usize>,
+    phase: watch::Receiver<Phase>,
     peer: String,
-) {
-    let end = loop {
-        let msg = match incoming.message().await {
-            Ok(Some(msg)) => msg,
-            Ok(None) => break "closed by the coordinator".to_string(),
-            Err(status) => break format!("stream error: {}", status.message()),
-        };
-        match msg.event {
-            Some(coordinator_message::Event::Assign(batch)) => {
-                // An assignment without a task runs as an empty task, which
-                // fails alone with "unknown task kind ``" rather than vanish.
-                let jobs = batch.tasks.into_iter().map(|a| Job {
-                    key: a.key,
-                    session,
-                    task: a.task.unwrap_or_default(),
-                    reply: done_tx.clone(),
-                });
-                executor.enqueue(jobs);
+}
+
+impl Session {
+    /// Reads the coordinator's messages until the session ends or the
+    /// worker closes; hands unstarted tasks back when the worker drains.
+    async fn read(
+        mut self,
+        mut incoming: Streaming<CoordinatorMessage>,
+        done_tx: mpsc::UnboundedSender<Completion>,
+        out_tx: OutTx,
+    ) {
+        let mut draining = false;
+        let end = loop {
+            let phase = *self.phase.borrow_and_update();
+            if phase == Phase::Closing {
+                break "the worker is shutting down".to_string();
             }
-            Some(coordinator_message::Event::Revoke(request)) => {
-                let keys = executor.revoke(session, &request.keys);
-                let reply = message(worker_message::Event::Revoked(RevokeResponse { keys }));
-                if out_tx.send(reply).await.is_err() {
+            if phase == Phase::Draining && !draining {
+                draining = true;
+                let returned = self.executor.take_session(self.id).into_iter().map(|job| job.key).collect();
+                if !send(&out_tx, worker_message::Event::Draining(DrainNotice { returned })).await {
                     break "result stream closed".to_string();
                 }
             }
-            Some(coordinator_message::Event::Heartbeat(_)) | None => {}
-        }
-    };
-    let dropped = executor.drop_session(session);
-    sessions.send_modify(|n| *n = n.saturating_sub(1));
-    tracing::info!(%peer, session, dropped, "session ended: {end}");
+            let msg = tokio::select! {
+                msg = incoming.message() => msg,
+                _ = self.phase.changed() => continue,
+            };
+            let msg = match msg {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break "closed by the coordinator".to_string(),
+                Err(status) => break format!("stream error: {}", status.message()),
+            };
+            let reply = match msg.event {
+                Some(coordinator_message::Event::Assign(batch)) if draining => {
+                    let returned = batch.tasks.into_iter().map(|a| a.key).collect();
+                    Some(worker_message::Event::Draining(DrainNotice { returned }))
+                }
+                Some(coordinator_message::Event::Assign(batch)) => {
+                    // An assignment without a task runs as an empty task,
+                    // which fails alone ("unknown task kind ``").
+                    self.executor.enqueue(batch.tasks.into_iter().map(|a| Job {
+                        key: a.key,
+                        session: self.id,
+                        task: a.task.unwrap_or_default(),
+                        timeout: a.timeout_ms.map(Duration::from_millis),
+                        reply: done_tx.clone(),
+                    }));
+                    None
+                }
+                Some(coordinator_message::Event::Revoke(request)) => {
+                    let keys = self.executor.revoke(self.id, &request.keys);
+                    Some(worker_message::Event::Revoked(RevokeResponse { keys }))
+                }
+                Some(coordinator_message::Event::Cancel(request)) => {
+                    for job in self.executor.cancel(self.id, &request.keys) {
+                        let _ = done_tx.send(executor::cancelled(&job));
+                    }
+                    None
+                }
+                Some(coordinator_message::Event::Heartbeat(_)) | None => None,
+            };
+            if let Some(reply) = reply {
+                if !send(&out_tx, reply).await {
+                    break "result stream closed".to_string();
+                }
+            }
+        };
+        let dropped = self.executor.take_session(self.id).len();
+        tracing::info!(peer = %self.peer, session = self.id, dropped, "session ended: {end}");
+    }
 }
 
-/// Batches completions into messages, and sends a heartbeat whenever the
-/// session has been quiet for a heartbeat interval.
+async fn send(out_tx: &OutTx, event: worker_message::Event) -> bool {
+    out_tx.send(message(event)).await.is_ok()
+}
+
+/// Batches completions into messages under the size limit, and sends a
+/// heartbeat whenever the session has been quiet for a heartbeat interval.
+/// Ends (closing the stream) once every sender of completions is gone.
 async fn send_completions(
     mut done_rx: mpsc::UnboundedReceiver<Completion>,
-    out_tx: mpsc::Sender<Result<WorkerMessage, Status>>,
+    out_tx: OutTx,
     heartbeat_interval: Duration,
+    batch_limit: usize,
 ) {
-    let mut batch = Vec::new();
+    let mut pending: Option<Completion> = None;
     loop {
-        let first = tokio::select! {
-            done = done_rx.recv() => done,
-            () = tokio::time::sleep(heartbeat_interval) => {
-                let beat = message(worker_message::Event::Heartbeat(Heartbeat {}));
-                if out_tx.send(beat).await.is_err() {
-                    return;
+        let first = match pending.take() {
+            Some(done) => Some(done),
+            None => tokio::select! {
+                done = done_rx.recv() => done,
+                () = tokio::time::sleep(heartbeat_interval) => {
+                    if !send(&out_tx, worker_message::Event::Heartbeat(Heartbeat {})).await {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            () = out_tx.closed() => return,
+                () = out_tx.closed() => return,
+            },
         };
         let Some(first) = first else { return };
-        batch.push(first);
+        let mut size = first.encoded_len();
+        let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match done_rx.try_recv() {
-                Ok(done) => batch.push(done),
+                Ok(done) => {
+                    let len = done.encoded_len() + 8;
+                    if size + len > batch_limit {
+                        pending = Some(done);
+                        break;
+                    }
+                    size += len;
+                    batch.push(done);
+                }
                 Err(_) => break,
             }
         }
-        let completions = CompletionBatch { completions: std::mem::take(&mut batch) };
-        if out_tx.send(message(worker_message::Event::Completions(completions))).await.is_err() {
+        let completions = CompletionBatch { completions: batch };
+        if !send(&out_tx, worker_message::Event::Completions(completions)).await {
             return;
         }
     }

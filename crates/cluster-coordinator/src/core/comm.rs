@@ -8,8 +8,10 @@ use super::{JobId, TaskKey, WorkerId};
 /// Where the core's decisions go. Calls are cheap and buffered: the actor
 /// flushes them as batched messages after each round of events.
 pub trait Comm {
-    /// Send `task` to `worker` to run.
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: &Task);
+    /// Send `task` to `worker` to run, stopping it after `timeout_ms`.
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: &Task, timeout_ms: Option<u64>);
+    /// Stop these tasks on `worker` (their job was cancelled).
+    fn cancel(&mut self, worker: WorkerId, keys: Vec<TaskKey>);
     /// Ask `worker` to give back these unstarted tasks.
     fn revoke(&mut self, worker: WorkerId, keys: Vec<TaskKey>);
     /// Deliver a task's (only) result to its job's client.

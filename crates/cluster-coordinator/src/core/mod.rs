@@ -27,13 +27,16 @@ pub struct CoreConfig {
     /// Tasks a worker may hold beyond its cores (per core), so no core waits
     /// for a network round trip between two tasks.
     pub prefetch_per_core: u32,
-    /// A task lost with its worker this many times fails.
+    /// A task that was running on a lost worker, or that timed out, this
+    /// many times fails.
     pub max_attempts: u32,
+    /// Timeout of a task whose job sets none, in milliseconds.
+    pub default_timeout_ms: Option<u64>,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        Self { prefetch_per_core: 2, max_attempts: 3 }
+        Self { prefetch_per_core: 2, max_attempts: 3, default_timeout_ms: None }
     }
 }
 
@@ -46,6 +49,19 @@ pub struct WorkerSpec {
     pub cores: u32,
     /// Relative speed of a core (positive).
     pub weight: f64,
+}
+
+/// One job's figures, for status reports.
+#[derive(Debug, Clone)]
+pub struct JobStats {
+    /// Job id.
+    pub id: JobId,
+    /// Name the client gave it.
+    pub name: String,
+    /// Tasks submitted so far.
+    pub submitted: u64,
+    /// Tasks with a result.
+    pub finished: u64,
 }
 
 /// One worker's figures, for status reports.
@@ -72,13 +88,18 @@ struct TaskEntry {
     job: JobId,
     task: Task,
     state: TaskState,
-    /// Attempts spent: times the task was running on a worker that was lost.
+    /// Attempts spent: times the task was running on a worker that was
+    /// lost, or timed out.
     attempts: u32,
-    lost_on: Vec<String>,
+    /// The workers those attempts were spent on.
+    tried_on: Vec<String>,
 }
 
 #[derive(Debug, Default)]
 struct Job {
+    name: String,
+    timeout_ms: Option<u64>,
+    submitted: u64,
     remaining: u64,
     input_closed: bool,
     succeeded: u64,
@@ -145,6 +166,22 @@ impl Core {
         stats
     }
 
+    /// Figures for every unfinished job, in id order.
+    pub fn job_stats(&self) -> Vec<JobStats> {
+        let mut stats: Vec<_> = self
+            .jobs
+            .iter()
+            .map(|(&id, job)| JobStats {
+                id,
+                name: job.name.clone(),
+                submitted: job.submitted,
+                finished: job.submitted - job.remaining,
+            })
+            .collect();
+        stats.sort_by_key(|s| s.id);
+        stats
+    }
+
     /// A worker's session opened.
     pub fn add_worker(&mut self, id: WorkerId, spec: WorkerSpec) {
         self.workers.insert(id, Worker::new(spec, self.config.prefetch_per_core));
@@ -164,15 +201,19 @@ impl Core {
             if let TaskState::Assigned { revoking: true, .. } = entry.state {
                 self.revoking -= 1;
             }
+            if !self.jobs.contains_key(&entry.job) {
+                self.tasks.remove(&key); // its job was cancelled
+                continue;
+            }
             entry.state = TaskState::Queued;
             if position < running {
                 entry.attempts += 1;
-                entry.lost_on.push(worker.spec.name.clone());
+                entry.tried_on.push(worker.spec.name.clone());
                 if entry.attempts >= self.config.max_attempts {
                     let message = format!(
                         "task was running on a worker that was lost {} times (on {})",
                         entry.attempts,
-                        entry.lost_on.join(", ")
+                        entry.tried_on.join(", ")
                     );
                     self.fail(key, ErrorCode::WorkerLost, message, comm);
                     continue;
@@ -180,15 +221,13 @@ impl Core {
             }
             requeue.push(key);
         }
-        self.queued += requeue.len() as u64;
-        for key in requeue.into_iter().rev() {
-            self.queue.push_front(key);
-        }
+        self.requeue_front(requeue);
     }
 
-    /// A client opened a job.
-    pub fn open_job(&mut self, job: JobId) {
-        self.jobs.entry(job).or_default();
+    /// A client opened a job; `timeout_ms` overrides the default timeout.
+    pub fn open_job(&mut self, job: JobId, name: String, timeout_ms: Option<u64>) {
+        let timeout_ms = timeout_ms.or(self.config.default_timeout_ms);
+        self.jobs.entry(job).or_insert_with(|| Job { name, timeout_ms, ..Job::default() });
     }
 
     /// Tasks of an open job; they join the back of the queue.
@@ -198,9 +237,10 @@ impl Core {
             let key = TaskKey(self.next_key);
             self.next_key += 1;
             entry.remaining += 1;
+            entry.submitted += 1;
             self.tasks.insert(
                 key,
-                TaskEntry { job, task, state: TaskState::Queued, attempts: 0, lost_on: Vec::new() },
+                TaskEntry { job, task, state: TaskState::Queued, attempts: 0, tried_on: Vec::new() },
             );
             self.queue.push_back(key);
             self.queued += 1;
@@ -215,57 +255,97 @@ impl Core {
         }
     }
 
-    /// The client went away: its queued tasks are dropped, results of its
-    /// running tasks will be discarded.
-    pub fn cancel_job(&mut self, job: JobId) {
-        if self.jobs.remove(&job).is_none() {
-            return;
-        }
+    /// Cancels a job: its queued tasks are dropped, its assigned ones are
+    /// stopped on their workers (whose answers are then discarded). Returns
+    /// how many tasks had no result yet.
+    pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
+        let Some(entry) = self.jobs.remove(&job) else { return 0 };
         let mut dropped = 0;
-        self.tasks.retain(|_, entry| {
-            let drop = entry.job == job && entry.state == TaskState::Queued;
-            dropped += u64::from(drop);
-            !drop
+        let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
+        self.tasks.retain(|&key, task| {
+            if task.job != job {
+                return true;
+            }
+            match task.state {
+                TaskState::Queued => {
+                    dropped += 1;
+                    false
+                }
+                TaskState::Assigned { worker, .. } => {
+                    stop.entry(worker).or_default().push(key);
+                    true
+                }
+            }
         });
         self.queued -= dropped;
+        for (worker, keys) in stop {
+            comm.cancel(worker, keys);
+        }
+        entry.remaining
     }
 
-    /// Results reported by a worker.
+    /// Results reported by a worker. The first result for a task wins; one
+    /// from a worker the task is no longer assigned to is dropped and
+    /// counted. A timed-out task spends an attempt and runs again until it
+    /// has spent `max_attempts`.
     pub fn complete(&mut self, worker_id: WorkerId, key: TaskKey, result: TaskResult, comm: &mut impl Comm) {
-        let Some(entry) = self.tasks.get(&key) else {
+        let Some((name, cores)) = self.unassign(worker_id, key) else {
             self.late_results += 1;
             return;
         };
-        let TaskState::Assigned { worker, seq, revoking } = entry.state else {
-            self.late_results += 1;
+        if let Some(w) = self.workers.get_mut(&worker_id) {
+            w.completed += 1;
+        }
+        let Some(entry) = self.tasks.get_mut(&key) else { return };
+        let Some(job) = self.jobs.get_mut(&entry.job) else {
+            self.tasks.remove(&key); // its job was cancelled
             return;
         };
-        if worker != worker_id {
-            self.late_results += 1;
+        let timed_out = matches!(&result.outcome,
+            Some(task_result::Outcome::Error(e)) if e.code == ErrorCode::TimedOut as i32);
+        if timed_out {
+            entry.attempts += 1;
+            entry.tried_on.push(name);
+            if entry.attempts < self.config.max_attempts {
+                self.requeue_front(vec![key]);
+            } else {
+                let message = format!(
+                    "timed out after {} ms on each of {} attempts (on {})",
+                    job.timeout_ms.unwrap_or_default(),
+                    entry.attempts,
+                    entry.tried_on.join(", ")
+                );
+                self.fail(key, ErrorCode::TimedOut, message, comm);
+            }
             return;
         }
-        let Some(entry) = self.tasks.remove(&key) else { return };
-        let Some(w) = self.workers.get_mut(&worker_id) else { return };
-        w.assigned.remove(&seq);
-        w.completed += 1;
-        if revoking {
-            w.revoking -= 1;
-            self.revoking -= 1;
-        }
-        let (name, cores) = (w.spec.name.clone(), w.spec.cores);
-        self.reindex(worker_id);
-        let result =
-            TaskResult { id: entry.task.id, worker: name.clone(), attempts: entry.attempts + 1, ..result };
-        let Some(job) = self.jobs.get_mut(&entry.job) else { return };
         let share = job.shares.entry(worker_id).or_insert_with(|| WorkerShare {
-            worker: name,
+            worker: name.clone(),
             cores,
             jobs: 0,
             busy_micros: 0,
         });
         share.jobs += 1;
         share.busy_micros += result.run_micros;
-        self.record(entry.job, result, comm);
+        let result = TaskResult { id: entry.task.id, worker: name, attempts: entry.attempts + 1, ..result };
+        let job_id = entry.job;
+        self.tasks.remove(&key);
+        self.record(job_id, result, comm);
+    }
+
+    /// A worker is draining: it takes no new tasks and handed back
+    /// `returned` unstarted; those go back to the front of the queue.
+    pub fn drain_worker(&mut self, worker_id: WorkerId, returned: &[TaskKey]) {
+        let Some(worker) = self.workers.get_mut(&worker_id) else { return };
+        worker.draining = true;
+        self.reindex(worker_id);
+        let mut requeue = Vec::new();
+        for &key in returned {
+            if self.unassign(worker_id, key).is_some() {
+                requeue.push(key);
+            }
+        }
+        self.requeue_front(requeue);
     }
 
     /// A worker answered a revoke request: `returned` are the keys it gave
@@ -277,26 +357,60 @@ impl Core {
         let mut requeue = Vec::new();
         for key in request {
             let Some(entry) = self.tasks.get_mut(&key) else { continue };
-            let TaskState::Assigned { worker, seq, revoking: true } = entry.state else { continue };
-            if worker != worker_id {
-                continue;
-            }
-            worker_revoke_done(self.workers.get_mut(&worker_id), &mut self.revoking);
-            if returned.contains(&key) {
-                if let Some(w) = self.workers.get_mut(&worker_id) {
-                    w.assigned.remove(&seq);
+            match entry.state {
+                TaskState::Assigned { worker, seq, revoking: true } if worker == worker_id => {
+                    if returned.contains(&key) {
+                        if self.unassign(worker_id, key).is_some() {
+                            requeue.push(key);
+                        }
+                    } else {
+                        entry.state = TaskState::Assigned { worker, seq, revoking: false };
+                        self.revoking -= 1;
+                        if let Some(w) = self.workers.get_mut(&worker_id) {
+                            w.revoking -= 1;
+                        }
+                    }
                 }
-                entry.state = TaskState::Queued;
-                requeue.push(key);
-            } else {
-                entry.state = TaskState::Assigned { worker, seq, revoking: false };
+                _ => {}
             }
-        }
-        self.queued += requeue.len() as u64;
-        for key in requeue.into_iter().rev() {
-            self.queue.push_front(key);
         }
         self.reindex(worker_id);
+        self.requeue_front(requeue);
+    }
+
+    /// Takes a task off the worker it is assigned to (fixing the revoke
+    /// counters) and marks it queued without queueing it. Returns the
+    /// worker's name and cores, or `None` if the task is not assigned there.
+    fn unassign(&mut self, worker_id: WorkerId, key: TaskKey) -> Option<(String, u32)> {
+        let entry = self.tasks.get_mut(&key)?;
+        let TaskState::Assigned { worker, seq, revoking } = entry.state else { return None };
+        if worker != worker_id {
+            return None;
+        }
+        let w = self.workers.get_mut(&worker_id)?;
+        entry.state = TaskState::Queued;
+        w.assigned.remove(&seq);
+        if revoking {
+            w.revoking -= 1;
+            self.revoking -= 1;
+        }
+        let who = (w.spec.name.clone(), w.spec.cores);
+        self.reindex(worker_id);
+        Some(who)
+    }
+
+    /// Puts tasks back at the front of the queue, in the given order; tasks
+    /// whose job is gone are dropped instead.
+    fn requeue_front(&mut self, keys: Vec<TaskKey>) {
+        for key in keys.into_iter().rev() {
+            let alive = matches!(self.tasks.get(&key), Some(e) if self.jobs.contains_key(&e.job));
+            if alive {
+                self.queue.push_front(key);
+                self.queued += 1;
+            } else {
+                self.tasks.remove(&key);
+            }
+        }
     }
 
     /// Hands queued tasks to workers, least loaded first; when the queue is
@@ -320,6 +434,7 @@ impl Core {
                 continue;
             }
             let Some(slot) = self.load.first() else { break };
+            let timeout_ms = self.jobs.get(&entry.job).and_then(|job| job.timeout_ms);
             self.queue.pop_front();
             self.queued -= 1;
             let worker_id = slot.worker();
@@ -329,7 +444,7 @@ impl Core {
             worker.assigned.insert(seq, key);
             worker.last_assigned = seq;
             entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: false };
-            comm.assign(worker_id, key, &entry.task);
+            comm.assign(worker_id, key, &entry.task, timeout_ms);
             self.reindex(worker_id);
         }
     }
@@ -373,7 +488,7 @@ impl Core {
         let result = TaskResult {
             id: entry.task.id,
             outcome: Some(task_result::Outcome::Error(TaskError { code: code as i32, message })),
-            worker: entry.lost_on.last().cloned().unwrap_or_default(),
+            worker: entry.tried_on.last().cloned().unwrap_or_default(),
             run_micros: 0,
             attempts: entry.attempts,
         };
@@ -432,11 +547,4 @@ impl Core {
         }
         self.idle_cores += u64::from(new.idle);
     }
-}
-
-fn worker_revoke_done(worker: Option<&mut Worker>, total: &mut u64) {
-    if let Some(worker) = worker {
-        worker.revoking -= 1;
-    }
-    *total -= 1;
 }

@@ -13,11 +13,18 @@ struct TestComm {
     revokes: VecDeque<(WorkerId, Vec<TaskKey>)>,
     delivered: VecDeque<(JobId, TaskResult)>,
     finished: VecDeque<(JobId, JobSummary)>,
+    cancels: VecDeque<(WorkerId, Vec<TaskKey>)>,
+    /// Timeouts of all assignments, never required to be checked.
+    timeouts: Vec<Option<u64>>,
 }
 
 impl Comm for TestComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: &Task) {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: &Task, timeout_ms: Option<u64>) {
         self.assigned.push_back((worker, key));
+        self.timeouts.push(timeout_ms);
+    }
+    fn cancel(&mut self, worker: WorkerId, keys: Vec<TaskKey>) {
+        self.cancels.push_back((worker, keys));
     }
     fn revoke(&mut self, worker: WorkerId, keys: Vec<TaskKey>) {
         self.revokes.push_back((worker, keys));
@@ -37,6 +44,7 @@ impl Drop for TestComm {
             assert!(self.revokes.is_empty(), "unchecked revokes: {:?}", self.revokes);
             assert!(self.delivered.is_empty(), "unchecked results: {:?}", self.delivered);
             assert!(self.finished.is_empty(), "unchecked job ends: {:?}", self.finished);
+            assert!(self.cancels.is_empty(), "unchecked cancels: {:?}", self.cancels);
         }
     }
 }
@@ -59,12 +67,19 @@ fn ok() -> TaskResult {
     }
 }
 
+fn error(code: ErrorCode) -> TaskResult {
+    TaskResult {
+        outcome: Some(task_result::Outcome::Error(cluster_proto::TaskError { code: code as i32, message: "x".into() })),
+        ..Default::default()
+    }
+}
+
 fn spec(name: &str, cores: u32, weight: f64) -> WorkerSpec {
     WorkerSpec { name: name.into(), cores, weight }
 }
 
 fn core(prefetch_per_core: u32) -> Core {
-    Core::new(CoreConfig { prefetch_per_core, max_attempts: 3 })
+    Core::new(CoreConfig { prefetch_per_core, max_attempts: 3, default_timeout_ms: None })
 }
 
 const A: WorkerId = WorkerId(1);
@@ -77,7 +92,7 @@ fn pipelines_fill_to_cores_plus_prefetch_in_proportion() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..20).map(noop));
     core.schedule(&mut comm);
     let assigned = comm.take_assigned();
@@ -121,7 +136,7 @@ fn split_follows_cores() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..90).map(noop));
     core.close_input(JOB, &mut comm);
     let done = run_rounds(&mut core, &mut comm, &[(A, 2), (B, 1)]);
@@ -141,7 +156,7 @@ fn weight_scales_capacity() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 2.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..4).map(noop));
     core.schedule(&mut comm);
     // From the first task: B's ratio (1/2) beats A's (1/1).
@@ -154,7 +169,7 @@ fn lost_worker_charges_only_running_tasks() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("10.0.0.1:35000", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..3).map(noop));
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 3);
@@ -186,7 +201,7 @@ fn late_result_from_lost_worker_is_dropped() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, [noop(0)]);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -210,7 +225,7 @@ fn idle_newcomer_takes_prefetched_tasks() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..3).map(noop));
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
@@ -232,7 +247,7 @@ fn revoke_of_started_task_leaves_it_in_place() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..2).map(noop));
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -252,14 +267,75 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB);
+    core.open_job(JOB, "test".into(), None);
     core.submit(JOB, (0..5).map(noop));
     core.schedule(&mut comm);
     let (_, key) = comm.take_assigned()[0];
-    core.cancel_job(JOB);
+    assert_eq!(core.cancel_job(JOB, &mut comm), 5);
     assert_eq!(core.queued(), 0);
-    core.complete(A, key, ok(), &mut comm);
+    // The running task is stopped on its worker, which answers for it.
+    assert_eq!(comm.cancels.pop_front(), Some((A, vec![key])));
+    assert_eq!(core.worker_stats()[0].in_flight, 1);
+    core.complete(A, key, error(ErrorCode::Cancelled), &mut comm);
+    assert_eq!(core.worker_stats()[0].in_flight, 0);
     core.schedule(&mut comm);
     assert!(comm.assigned.is_empty() && comm.delivered.is_empty());
     assert_eq!(core.active_jobs(), 0);
+    assert_eq!(core.late_results(), 0);
+}
+
+#[test]
+fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
+    let mut core = Core::new(CoreConfig { prefetch_per_core: 0, max_attempts: 3, default_timeout_ms: Some(50) });
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.open_job(JOB, "t".into(), None);
+    core.submit(JOB, [noop(0), noop(1)]);
+    core.close_input(JOB, &mut comm);
+    core.schedule(&mut comm);
+    let first = comm.take_assigned();
+    let slow = first[0].1;
+    core.complete(first[1].0, first[1].1, ok(), &mut comm);
+    let mut tries = vec![first[0].0];
+    let mut at = first[0].0;
+    for _ in 0..2 {
+        core.complete(at, slow, error(ErrorCode::TimedOut), &mut comm);
+        core.schedule(&mut comm);
+        let next = comm.take_assigned();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].1, slow);
+        at = next[0].0;
+        tries.push(at);
+    }
+    assert!(comm.timeouts.iter().all(|t| *t == Some(50)));
+    core.complete(at, slow, error(ErrorCode::TimedOut), &mut comm);
+    let results: Vec<_> = comm.delivered.drain(..).map(|(_, r)| r).collect();
+    assert_eq!(results.len(), 2);
+    let Some(task_result::Outcome::Error(err)) = &results[1].outcome else { panic!("{results:?}") };
+    assert_eq!(err.code, ErrorCode::TimedOut as i32);
+    let names: Vec<_> = tries.iter().map(|w| if *w == A { "a" } else { "b" }).collect();
+    assert_eq!(err.message, format!("timed out after 50 ms on each of 3 attempts (on {})", names.join(", ")));
+    assert_eq!(results[1].attempts, 3);
+    assert_eq!(comm.finished.drain(..).count(), 1);
+}
+
+#[test]
+fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB, "d".into(), None);
+    core.submit(JOB, (0..3).map(noop));
+    core.schedule(&mut comm);
+    let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
+    core.drain_worker(A, &keys[1..]);
+    core.schedule(&mut comm);
+    assert!(comm.assigned.is_empty(), "a draining worker gets nothing");
+    assert_eq!(core.queued(), 2);
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), vec![(B, keys[1]), (B, keys[2])]);
+    core.complete(A, keys[0], ok(), &mut comm);
+    assert_eq!(comm.delivered.drain(..).count(), 1);
 }

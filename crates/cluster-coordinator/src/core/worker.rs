@@ -30,6 +30,8 @@ pub(super) struct Worker {
     pub(super) pending_revokes: VecDeque<Vec<TaskKey>>,
     pub(super) completed: u64,
     pub(super) last_assigned: u64,
+    /// Shutting down: it gets no new tasks and hands back unstarted ones.
+    pub(super) draining: bool,
     pub(super) indexed: Indexed,
 }
 
@@ -46,6 +48,7 @@ impl Worker {
             pending_revokes: VecDeque::new(),
             completed: 0,
             last_assigned: 0,
+            draining: false,
             indexed: Indexed::default(),
         }
     }
@@ -56,6 +59,9 @@ impl Worker {
 
     /// The index entries this worker should have now.
     pub(super) fn index_entry(&self, id: WorkerId) -> Indexed {
+        if self.draining {
+            return Indexed::default();
+        }
         let in_flight = self.in_flight();
         let load =
             (in_flight < self.limit).then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
