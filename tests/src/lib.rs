@@ -122,10 +122,28 @@ impl Proc {
 
     /// Sends a signal (SIGKILL, SIGSTOP, SIGTERM, ...).
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe {
-            libc::kill(self.child.id() as i32, signal);
-        }
+        signal_child(&self.child, signal);
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now and at its peak, in bytes (Linux).
+    pub fn rss(&self) -> (u64, u64) {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map(|kb| kb * 1024)
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// Waits for the process to exit and returns its status code.
@@ -145,6 +163,25 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts `cluster-submit` without waiting for it.
+pub fn spawn_submit(args: &[&str]) -> Child {
+    Command::new(bin("cluster-submit"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cluster-submit")
+}
+
+/// Sends a signal to a child process.
+pub fn signal_child(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
-    submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest, Task, TaskResult,
+    submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
+    Task, TaskResult,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;

@@ -156,7 +156,9 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
                     .max_decoding_message_size(max_message_bytes)
                     .max_encoding_message_size(max_message_bytes),
             )
-            .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes))
+            .add_service(
+                RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes),
+            )
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = shutdown_rx.await;
                 for link in links {

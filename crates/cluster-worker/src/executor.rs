@@ -57,7 +57,9 @@ impl Executor {
         let threads = (0..cores)
             .map(|slot| {
                 let shared = shared.clone();
-                std::thread::Builder::new().name(format!("cluster-slot-{slot}")).spawn(move || run_slot(&shared))
+                std::thread::Builder::new()
+                    .name(format!("cluster-slot-{slot}"))
+                    .spawn(move || run_slot(&shared))
             })
             .collect::<std::io::Result<_>>()?;
         Ok(Self { shared, threads })

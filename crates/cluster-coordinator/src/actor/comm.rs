@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use cluster_proto::{
-    coordinator_message, submit_response, AssignBatch, Assignment, CancelTasks, CoordinatorMessage, JobSummary,
-    ResultBatch, RevokeRequest, SubmitResponse, Task, TaskResult,
+    coordinator_message, submit_response, AssignBatch, Assignment, CancelTasks, CoordinatorMessage,
+    JobSummary, ResultBatch, RevokeRequest, SubmitResponse, Task, TaskResult,
 };
 use prost::Message;
 use tokio::sync::mpsc;

@@ -167,7 +167,8 @@ impl Actor {
                 tracing::info!(worker = %spec.name, cores = spec.cores, weight = spec.weight, "worker joined");
                 comm.workers.insert(id, tx);
                 self.core.add_worker(id, spec);
-                let link = Link { worker: Some(id), info, state: WorkerState::Active, last_error: String::new() };
+                let link =
+                    Link { worker: Some(id), info, state: WorkerState::Active, last_error: String::new() };
                 self.links.insert(address, link);
             }
             Command::WorkerDown { id, address, reason } => {
@@ -255,8 +256,10 @@ impl Actor {
                 let jobs: Vec<JobId> = comm.jobs.keys().copied().collect();
                 for job in jobs {
                     let left = self.core.cancel_job(job, comm);
-                    let message =
-                        format!("the coordinator is shutting down; {left} tasks of job {} had no result", job.0);
+                    let message = format!(
+                        "the coordinator is shutting down; {left} tasks of job {} had no result",
+                        job.0
+                    );
                     comm.end_job(job, Status::unavailable(message));
                 }
                 comm.flush();

@@ -69,7 +69,10 @@ fn ok() -> TaskResult {
 
 fn error(code: ErrorCode) -> TaskResult {
     TaskResult {
-        outcome: Some(task_result::Outcome::Error(cluster_proto::TaskError { code: code as i32, message: "x".into() })),
+        outcome: Some(task_result::Outcome::Error(cluster_proto::TaskError {
+            code: code as i32,
+            message: "x".into(),
+        })),
         ..Default::default()
     }
 }
@@ -286,7 +289,8 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
 
 #[test]
 fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
-    let mut core = Core::new(CoreConfig { prefetch_per_core: 0, max_attempts: 3, default_timeout_ms: Some(50) });
+    let mut core =
+        Core::new(CoreConfig { prefetch_per_core: 0, max_attempts: 3, default_timeout_ms: Some(50) });
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));

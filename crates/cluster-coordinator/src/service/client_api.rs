@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use cluster_proto::client_service_server::ClientService;
 use cluster_proto::{
-    submit_response, CancelRequest, CancelResponse, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
+    submit_response, CancelRequest, CancelResponse, StatusRequest, StatusResponse, SubmitRequest,
+    SubmitResponse,
 };
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
