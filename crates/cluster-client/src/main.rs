@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
-use cluster_proto::{JobOptions, Task, WorkerState};
+use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
 use serde_json::json;
 
 use report::{Row, Stats};
@@ -123,11 +123,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// What a run submits: the kind's name, the inputs for the report, the tasks.
+/// What a run submits. Tasks are generated lazily and results of `spin` and
+/// `noop` are kept only when printed, so a million-task run stays small.
 struct Batch {
     kind: &'static str,
-    inputs: Vec<serde_json::Value>,
-    tasks: Vec<Task>,
+    count: u64,
+    tasks: Box<dyn Iterator<Item = Task> + Send>,
+    /// The input of task `i`, for the report.
+    input: Box<dyn Fn(u64) -> serde_json::Value>,
     /// Print a line per task even without --json.
     per_task_lines: bool,
 }
@@ -141,19 +144,22 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             return Ok(true);
         }
         Command::SumPrimes { inputs, target } => {
-            let tasks = inputs.iter().enumerate().map(|(i, &n)| tasks::sum_primes(i as u64, n)).collect();
-            let inputs = inputs.iter().map(|n| json!(n)).collect();
-            (Batch { kind: "sum-primes", inputs, tasks, per_task_lines: true }, target)
+            let count = inputs.len() as u64;
+            let tasks: Vec<Task> =
+                inputs.iter().enumerate().map(|(i, &n)| tasks::sum_primes(i as u64, n)).collect();
+            let input = Box::new(move |i: u64| json!(inputs[i as usize]));
+            let tasks = Box::new(tasks.into_iter());
+            (Batch { kind: "sum-primes", count, tasks, input, per_task_lines: true }, target)
         }
         Command::Spin { ms, count, target } => {
-            let tasks = (0..count).map(|i| tasks::spin(i, ms)).collect();
-            let inputs = vec![json!(ms); count as usize];
-            (Batch { kind: "spin", inputs, tasks, per_task_lines: false }, target)
+            let tasks = Box::new((0..count).map(move |i| tasks::spin(i, ms)));
+            let input = Box::new(move |_| json!(ms));
+            (Batch { kind: "spin", count, tasks, input, per_task_lines: false }, target)
         }
         Command::Noop { count, target } => {
-            let tasks = (0..count).map(tasks::noop).collect();
-            let inputs = vec![serde_json::Value::Null; count as usize];
-            (Batch { kind: "noop", inputs, tasks, per_task_lines: false }, target)
+            let tasks = Box::new((0..count).map(tasks::noop));
+            let input = Box::new(|_| serde_json::Value::Null);
+            (Batch { kind: "noop", count, tasks, input, per_task_lines: false }, target)
         }
     };
     let started = Instant::now();
@@ -170,7 +176,10 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
     };
     let mut client = Client::connect(&url).await?;
-    let mut rows: Vec<Row> = batch.inputs.into_iter().map(|input| Row { input, result: None }).collect();
+    let keep_all = target.json || batch.per_task_lines;
+    let mut results: Vec<Option<TaskResult>> =
+        if keep_all { vec![None; batch.count as usize] } else { Vec::new() };
+    let mut failures: Vec<TaskResult> = Vec::new();
     let options = JobOptions { name: batch.kind.into(), timeout_ms: target.timeout_ms };
     let mut job_id = 0;
     let run = client.run_with(
@@ -178,8 +187,12 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         batch.tasks,
         |id| job_id = id,
         |result| {
-            if let Some(row) = rows.get_mut(result.id as usize) {
-                row.result = Some(result);
+            if keep_all {
+                if let Some(slot) = results.get_mut(result.id as usize) {
+                    *slot = Some(result);
+                }
+            } else if !matches!(result.outcome, Some(task_result::Outcome::Output(_))) {
+                failures.push(result);
             }
         },
     );
@@ -192,12 +205,19 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
     };
     let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
-    for (index, row) in rows.iter().enumerate() {
+    let row = |index: u64, result: Option<TaskResult>| Row { input: (batch.input)(index), result };
+    for (index, result) in results.into_iter().enumerate() {
+        let row = row(index as u64, result);
         if target.json {
-            println!("{}", report::json_line(index, row));
-        } else if batch.per_task_lines {
-            println!("{}", report::sum_primes_line(row));
-        } else if let Some(line) = report::failure_line(index, batch.kind, row) {
+            println!("{}", report::json_line(index, &row));
+        } else {
+            println!("{}", report::sum_primes_line(&row));
+        }
+    }
+    failures.sort_by_key(|r| r.id);
+    for result in failures {
+        let index = result.id;
+        if let Some(line) = report::failure_line(index as usize, batch.kind, &row(index, Some(result))) {
             println!("{line}");
         }
     }
@@ -209,7 +229,8 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     if let Some(cluster) = embedded {
         cluster.shutdown().await;
     }
-    Ok(summary.failed == 0 && rows.iter().all(|r| r.result.is_some()))
+    let delivered = summary.succeeded + summary.failed;
+    Ok(summary.failed == 0 && delivered == batch.count)
 }
 
 async fn status(coordinator: &str, as_json: bool) -> anyhow::Result<bool> {

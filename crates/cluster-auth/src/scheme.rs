@@ -1,0 +1,445 @@
+//! The `v1` HMAC-SHA256 scheme, as pure functions of the secret, the method
+//! path and the time (injected, so tests never sleep).
+//!
+//! A request carries one header, [`HEADER`]:
+//!
+//! ```text
+//! x-cluster-auth: v1:<unix_millis>:<nonce>:<mac>
+//! ```
+//!
+//! where `<unix_millis>` is the sender's clock in decimal milliseconds since
+//! the Unix epoch, `<nonce>` is 16 random bytes as 32 lowercase hex digits,
+//! and `<mac>` is 64 lowercase hex digits of
+//! `HMAC-SHA256(secret, "v1:<unix_millis>:<nonce>:<method path>")`, the
+//! method path being the gRPC path of the call, e.g.
+//! `/cluster.v1.ClientService/Submit`. Any language can produce it.
+//!
+//! The receiver checks, in order: the header is there and well-formed; the
+//! MAC matches (constant-time); the timestamp is within the window (default
+//! ±30 s) of its own clock; the nonce was not seen in that window. So the
+//! secret never travels, a header is good for one call of one method on one
+//! server within the window, and a wrong secret is told apart from a wrong
+//! clock. The MAC authenticates the caller, not the message body: use TLS
+//! as well where the network itself is not trusted.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::replay::ReplayCache;
+use crate::Secret;
+
+/// The request header (gRPC metadata key) that carries the credentials.
+pub const HEADER: &str = "x-cluster-auth";
+/// The scheme version, the first field of the header.
+pub const VERSION: &str = "v1";
+/// How far a request's timestamp may be from the receiver's clock.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
+/// How many nonces a [`Verifier`] remembers at most; beyond that (that many
+/// authenticated calls within twice the window) it turns calls away with
+/// `RESOURCE_EXHAUSTED` rather than forget a nonce early.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 500_000;
+
+pub(crate) const NONCE_LEN: usize = 16;
+const MAC_LEN: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Milliseconds since the Unix epoch of `time` (0 before the epoch).
+pub fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> u64 {
+    unix_millis(SystemTime::now())
+}
+
+/// A header value for one call of `method_path`, now, with a fresh random
+/// nonce.
+///
+/// # Panics
+///
+/// If the operating system's random source fails.
+pub fn sign(secret: &Secret, method_path: &str) -> String {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("the operating system's random source failed");
+    sign_at(secret, method_path, now_millis(), nonce)
+}
+
+/// A header value for one call of `method_path` at `unix_millis` with the
+/// given nonce. Deterministic: for tests and other clocks.
+pub fn sign_at(secret: &Secret, method_path: &str, unix_millis: u64, nonce: [u8; NONCE_LEN]) -> String {
+    let timestamp = unix_millis.to_string();
+    let nonce = hex::encode(nonce);
+    let tag = mac(secret, &timestamp, &nonce, method_path).finalize().into_bytes();
+    format!("{VERSION}:{timestamp}:{nonce}:{}", hex::encode(tag))
+}
+
+fn mac(secret: &Secret, timestamp: &str, nonce_hex: &str, method_path: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes a key of any length");
+    for part in [VERSION, ":", timestamp, ":", nonce_hex, ":", method_path] {
+        mac.update(part.as_bytes());
+    }
+    mac
+}
+
+/// Why a request was turned away. The `Display` text is what the caller
+/// sees; it never holds the secret, the MAC or anything else from the
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No credentials header.
+    Missing,
+    /// A header that does not parse as `v1:<millis>:<nonce>:<mac>`.
+    Malformed,
+    /// The MAC is right but the timestamp is outside the window.
+    Expired {
+        /// The window in force.
+        window: Duration,
+    },
+    /// The MAC does not match: another secret, or a header made for
+    /// another method.
+    WrongSecret,
+    /// A nonce already used within the window.
+    Replayed,
+    /// The replay cache is full; the call may be retried.
+    Overloaded,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str(
+                "missing credentials: this server requires the cluster secret \
+                 (--secret-file or CLUSTER_SECRET)",
+            ),
+            Self::Malformed => f.write_str("malformed credentials"),
+            Self::Expired { window } => {
+                write!(f, "credentials expired or clock skew over {}", DisplayWindow(*window))
+            }
+            Self::WrongSecret => f.write_str("wrong secret"),
+            Self::Replayed => f.write_str("replayed credentials"),
+            Self::Overloaded => {
+                f.write_str("too many authenticated calls within the replay window; retry shortly")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl From<Rejection> for tonic::Status {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Overloaded => tonic::Status::resource_exhausted(rejection.to_string()),
+            _ => tonic::Status::unauthenticated(rejection.to_string()),
+        }
+    }
+}
+
+struct DisplayWindow(Duration);
+
+impl fmt::Display for DisplayWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.subsec_millis() == 0 {
+            write!(f, "{}s", self.0.as_secs())
+        } else {
+            write!(f, "{}ms", self.0.as_millis())
+        }
+    }
+}
+
+/// Checks credentials headers against one secret, remembering the nonces
+/// it accepted for as long as their timestamps stay within the window.
+///
+/// Thread-safe; the replay cache sits behind a `std::sync::Mutex` taken only
+/// inside [`Verifier::verify_at`], which never awaits.
+pub struct Verifier {
+    secret: Secret,
+    window: Duration,
+    capacity: usize,
+    seen: Mutex<ReplayCache>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("secret", &self.secret)
+            .field("window", &self.window)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `secret` with the default window and replay capacity.
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            secret,
+            window: DEFAULT_WINDOW,
+            capacity: DEFAULT_REPLAY_CAPACITY,
+            seen: Mutex::new(ReplayCache::default()),
+        }
+    }
+
+    /// Accept timestamps up to `window` away from this server's clock.
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Remember at most `capacity` nonces (see [`DEFAULT_REPLAY_CAPACITY`]).
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The window in force.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Checks the header value (`None`: no header) of a call of
+    /// `method_path`, now.
+    pub fn verify(&self, header: Option<&[u8]>, method_path: &str) -> Result<(), Rejection> {
+        self.verify_at(header, method_path, now_millis())
+    }
+
+    /// Checks the header value of a call of `method_path` as if the clock
+    /// read `now_millis`; an accepted nonce is remembered.
+    pub fn verify_at(
+        &self,
+        header: Option<&[u8]>,
+        method_path: &str,
+        now_millis: u64,
+    ) -> Result<(), Rejection> {
+        let header = header.ok_or(Rejection::Missing)?;
+        let parsed = Parsed::parse(header).ok_or(Rejection::Malformed)?;
+        mac(&self.secret, parsed.timestamp, parsed.nonce_hex, method_path)
+            .verify_slice(&parsed.mac)
+            .map_err(|_| Rejection::WrongSecret)?;
+        let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        if parsed.unix_millis.abs_diff(now_millis) > window {
+            return Err(Rejection::Expired { window: self.window });
+        }
+        let expires = parsed.unix_millis.saturating_add(window);
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        seen.insert(parsed.nonce, expires, now_millis, self.capacity)
+    }
+}
+
+/// A well-formed header, its MAC not yet checked.
+struct Parsed<'a> {
+    timestamp: &'a str,
+    unix_millis: u64,
+    nonce_hex: &'a str,
+    nonce: [u8; NONCE_LEN],
+    mac: [u8; MAC_LEN],
+}
+
+impl<'a> Parsed<'a> {
+    fn parse(header: &'a [u8]) -> Option<Self> {
+        let header = std::str::from_utf8(header).ok()?;
+        let mut fields = header.split(':');
+        let (version, timestamp, nonce_hex, mac_hex) =
+            (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+        if version != VERSION || fields.next().is_some() {
+            return None;
+        }
+        if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let unix_millis = timestamp.parse().ok()?;
+        Some(Self {
+            timestamp,
+            unix_millis,
+            nonce_hex,
+            nonce: lower_hex(nonce_hex)?,
+            mac: lower_hex(mac_hex)?,
+        })
+    }
+}
+
+/// Exactly `2 * N` lowercase hex digits.
+fn lower_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/cluster.v1.ClientService/Submit";
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn secret() -> Secret {
+        Secret::new("right secret").unwrap()
+    }
+
+    fn header(secret: &Secret, path: &str, at: u64, nonce: u8) -> String {
+        sign_at(secret, path, at, [nonce; NONCE_LEN])
+    }
+
+    fn check(verifier: &Verifier, header: &str, path: &str, now: u64) -> Result<(), Rejection> {
+        verifier.verify_at(Some(header.as_bytes()), path, now)
+    }
+
+    #[test]
+    fn header_format() {
+        let h = header(&secret(), PATH, NOW, 0xab);
+        let fields: Vec<&str> = h.split(':').collect();
+        assert_eq!(fields.len(), 4);
+        assert_eq!(fields[0], "v1");
+        assert_eq!(fields[1], NOW.to_string());
+        assert_eq!(fields[2], "ab".repeat(16));
+        assert_eq!(fields[3].len(), 64);
+        assert!(!h.contains("right secret"));
+    }
+
+    #[test]
+    fn right_secret_is_accepted() {
+        let verifier = Verifier::new(secret());
+        assert_eq!(check(&verifier, &header(&secret(), PATH, NOW, 1), PATH, NOW), Ok(()));
+        // Random nonces and the real clock.
+        assert_eq!(verifier.verify(Some(sign(&secret(), PATH).as_bytes()), PATH), Ok(()));
+        assert_eq!(verifier.verify(Some(sign(&secret(), PATH).as_bytes()), PATH), Ok(()));
+    }
+
+    #[test]
+    fn wrong_secret_is_rejected() {
+        let verifier = Verifier::new(secret());
+        let other = Secret::new("wrong secret").unwrap();
+        let err = check(&verifier, &header(&other, PATH, NOW, 1), PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::WrongSecret);
+        assert_eq!(err.to_string(), "wrong secret");
+    }
+
+    #[test]
+    fn missing_header_is_rejected() {
+        let err = Verifier::new(secret()).verify_at(None, PATH, NOW).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing credentials: this server requires the cluster secret \
+             (--secret-file or CLUSTER_SECRET)"
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_rejected() {
+        let verifier = Verifier::new(secret());
+        let good = header(&secret(), PATH, NOW, 1);
+        let upper = {
+            let (head, mac) = good.rsplit_once(':').unwrap();
+            format!("{head}:{}", mac.to_uppercase())
+        };
+        let mut bad = vec![
+            String::new(),
+            "garbage".to_owned(),
+            good.replacen("v1", "v2", 1),
+            format!("{good}:extra"),
+            good.replacen(&NOW.to_string(), "-5", 1),
+            good.replacen(&NOW.to_string(), "", 1),
+            good.replacen(&NOW.to_string(), "99999999999999999999999", 1),
+            good.replacen(&"01".repeat(16), "01", 1),
+            good[..good.len() - 2].to_owned(),
+            upper,
+        ];
+        bad.push(good.replace(':', ";"));
+        for h in &bad {
+            let err = check(&verifier, h, PATH, NOW).unwrap_err();
+            assert_eq!(err, Rejection::Malformed, "{h:?}");
+            assert_eq!(err.to_string(), "malformed credentials");
+        }
+        let err = verifier.verify_at(Some(b"v1:\xff"), PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::Malformed);
+        // None of these used up the nonce.
+        assert_eq!(check(&verifier, &good, PATH, NOW), Ok(()));
+    }
+
+    #[test]
+    fn expired_or_future_timestamps_are_rejected() {
+        let verifier = Verifier::new(secret());
+        let old = header(&secret(), PATH, NOW - 30_001, 1);
+        let err = check(&verifier, &old, PATH, NOW).unwrap_err();
+        assert_eq!(err.to_string(), "credentials expired or clock skew over 30s");
+        let future = header(&secret(), PATH, NOW + 30_001, 2);
+        let err = check(&verifier, &future, PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::Expired { window: DEFAULT_WINDOW });
+        // The edges of the window are in.
+        assert_eq!(check(&verifier, &header(&secret(), PATH, NOW - 30_000, 3), PATH, NOW), Ok(()));
+        assert_eq!(check(&verifier, &header(&secret(), PATH, NOW + 30_000, 4), PATH, NOW), Ok(()));
+    }
+
+    #[test]
+    fn window_is_configurable() {
+        let verifier = Verifier::new(secret()).with_window(Duration::from_secs(5));
+        let h = header(&secret(), PATH, NOW - 6_000, 1);
+        let err = check(&verifier, &h, PATH, NOW).unwrap_err();
+        assert_eq!(err.to_string(), "credentials expired or clock skew over 5s");
+        let verifier = Verifier::new(secret()).with_window(Duration::from_millis(1500));
+        let err = check(&verifier, &h, PATH, NOW).unwrap_err();
+        assert_eq!(err.to_string(), "credentials expired or clock skew over 1500ms");
+    }
+
+    #[test]
+    fn replayed_header_is_rejected() {
+        let verifier = Verifier::new(secret());
+        let h = header(&secret(), PATH, NOW, 1);
+        assert_eq!(check(&verifier, &h, PATH, NOW), Ok(()));
+        let err = check(&verifier, &h, PATH, NOW + 1_000).unwrap_err();
+        assert_eq!(err.to_string(), "replayed credentials");
+        // Until the header itself expires, and then it is expired.
+        assert_eq!(check(&verifier, &h, PATH, NOW + 30_000), Err(Rejection::Replayed));
+        assert!(matches!(check(&verifier, &h, PATH, NOW + 30_001), Err(Rejection::Expired { .. })));
+    }
+
+    #[test]
+    fn header_for_another_method_is_rejected() {
+        let verifier = Verifier::new(secret());
+        let h = header(&secret(), "/cluster.v1.ClientService/Status", NOW, 1);
+        let err = check(&verifier, &h, PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::WrongSecret);
+        // The failed attempt did not burn the nonce.
+        assert_eq!(check(&verifier, &h, "/cluster.v1.ClientService/Status", NOW), Ok(()));
+    }
+
+    #[test]
+    fn replay_cache_forgets_expired_nonces_and_is_bounded() {
+        let verifier = Verifier::new(secret()).with_replay_capacity(2);
+        assert_eq!(check(&verifier, &header(&secret(), PATH, NOW, 1), PATH, NOW), Ok(()));
+        assert_eq!(check(&verifier, &header(&secret(), PATH, NOW, 2), PATH, NOW), Ok(()));
+        let third = header(&secret(), PATH, NOW, 3);
+        let err = check(&verifier, &third, PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::Overloaded);
+        assert_eq!(tonic::Status::from(err).code(), tonic::Code::ResourceExhausted);
+        // Once the first two leave the window they are forgotten.
+        let later = NOW + 30_001;
+        let fourth = header(&secret(), PATH, later, 4);
+        assert_eq!(check(&verifier, &fourth, PATH, later), Ok(()));
+        assert_eq!(verifier.seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn status_is_unauthenticated_and_leaks_nothing() {
+        let verifier = Verifier::new(secret());
+        let other = Secret::new("other key").unwrap();
+        let h = header(&other, PATH, NOW, 1);
+        let status = tonic::Status::from(check(&verifier, &h, PATH, NOW).unwrap_err());
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert_eq!(status.message(), "wrong secret");
+        let mac = h.rsplit(':').next().unwrap();
+        let shown = format!("{status:?} {verifier:?}");
+        for leak in [mac, "right secret", "other key"] {
+            assert!(!shown.contains(leak), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The server side: a tower layer that checks every call on a listener.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::{ready, Either, Ready};
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::scheme::{Verifier, HEADER};
+use crate::Secret;
+
+/// Checks the credentials of every call before it reaches any service of the
+/// server it wraps; with no secret it lets everything through.
+///
+/// ```no_run
+/// # async fn serve(secret: Option<cluster_auth::Secret>) -> Result<(), tonic::transport::Error> {
+/// # let svc = tonic::service::Routes::default();
+/// tonic::transport::Server::builder()
+///     .layer(cluster_auth::ServerAuthLayer::new(secret))
+///     .add_routes(svc)
+///     .serve("0.0.0.0:7700".parse().unwrap())
+///     .await
+/// # }
+/// ```
+///
+/// A call turned away gets a gRPC `UNAUTHENTICATED` status whose message
+/// says why (see [`crate::scheme::Rejection`]); the credentials header is
+/// removed from calls that pass, so services never see it.
+#[derive(Clone, Debug, Default)]
+pub struct ServerAuthLayer {
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl ServerAuthLayer {
+    /// Requires `secret` when it is `Some` (default window ±30 s); lets
+    /// everything through when it is `None`.
+    pub fn new(secret: Option<Secret>) -> Self {
+        Self { verifier: secret.map(|secret| Arc::new(Verifier::new(secret))) }
+    }
+
+    /// Checks calls with `verifier` (to set the window or replay capacity).
+    pub fn with_verifier(verifier: Verifier) -> Self {
+        Self { verifier: Some(Arc::new(verifier)) }
+    }
+
+    /// Whether calls are checked at all.
+    pub fn is_enabled(&self) -> bool {
+        self.verifier.is_some()
+    }
+}
+
+impl<S> Layer<S> for ServerAuthLayer {
+    type Service = ServerAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerAuth { inner, verifier: self.verifier.clone() }
+    }
+}
+
+/// The service [`ServerAuthLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct ServerAuth<S> {
+    inner: S,
+    verifier: Option<Arc<Verifier>>,
+}
+
+/// The future of [`ServerAuth`]: the inner service's, or an immediate
+/// error response.
+pub type ServerAuthFuture<F, B, E> = Either<F, Ready<Result<Response<B>, E>>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerAuth<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ServerAuthFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if let Some(verifier) = &self.verifier {
+            let header = request.headers().get(HEADER).map(|value| value.as_bytes());
+            let method = request.uri().path();
+            if let Err(rejection) = verifier.verify(header, method) {
+                tracing::debug!(method, %rejection, "turned a call away");
+                let status = tonic::Status::from(rejection);
+                return Either::Right(ready(Ok(status.into_http())));
+            }
+            request.headers_mut().remove(HEADER);
+        }
+        Either::Left(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::sign;
+    use tower::ServiceExt;
+
+    const PATH: &str = "/cluster.v1.ClientService/Status";
+
+    /// Answers 200 with the credentials header it saw, if any, as the body.
+    fn echo() -> impl Service<
+        Request<()>,
+        Response = Response<String>,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone {
+        tower::service_fn(|request: Request<()>| async move {
+            let seen = request.headers().get(HEADER).map(|v| v.to_str().unwrap().to_owned());
+            Ok(Response::new(seen.unwrap_or_else(|| "no header".to_owned())))
+        })
+    }
+
+    fn request(header: Option<&str>) -> Request<()> {
+        let mut builder = Request::builder().uri(format!("http://node{PATH}"));
+        if let Some(header) = header {
+            builder = builder.header(HEADER, header);
+        }
+        builder.body(()).unwrap()
+    }
+
+    /// The gRPC status in the response headers, as a client reads it.
+    fn status_of(response: &Response<String>) -> Option<tonic::Status> {
+        tonic::Status::from_header_map(response.headers())
+    }
+
+    #[tokio::test]
+    async fn right_secret_passes_and_the_header_is_removed() {
+        let secret = Secret::new("s").unwrap();
+        let service = ServerAuthLayer::new(Some(secret.clone())).layer(echo());
+        let header = sign(&secret, PATH);
+        let response = service.oneshot(request(Some(&header))).await.unwrap();
+        assert_eq!(response.body(), "no header");
+        assert!(status_of(&response).is_none());
+    }
+
+    #[tokio::test]
+    async fn failures_are_grpc_unauthenticated_responses() {
+        let secret = Secret::new("s").unwrap();
+        let layer = ServerAuthLayer::new(Some(secret.clone()));
+        let other = Secret::new("t").unwrap();
+        let good = sign(&secret, PATH);
+        let cases = [
+            (None, "missing credentials: this server requires the cluster secret (--secret-file or CLUSTER_SECRET)"),
+            (Some("v1:nonsense".to_owned()), "malformed credentials"),
+            (Some(sign(&other, PATH)), "wrong secret"),
+            (Some(sign(&secret, "/cluster.v1.ClientService/Submit")), "wrong secret"),
+            (Some(good.clone()), ""),
+            (Some(good), "replayed credentials"),
+        ];
+        for (header, message) in cases {
+            let response = layer.layer(echo()).oneshot(request(header.as_deref())).await.unwrap();
+            let status = status_of(&response);
+            if message.is_empty() {
+                assert!(status.is_none(), "{header:?}");
+            } else {
+                assert_eq!(response.body(), "", "{header:?}");
+                let status = status.unwrap();
+                assert_eq!(status.code(), tonic::Code::Unauthenticated, "{header:?}");
+                assert_eq!(status.message(), message, "{header:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_secret_everything_passes() {
+        let layer = ServerAuthLayer::new(None);
+        assert!(!layer.is_enabled());
+        let response = layer.layer(echo()).oneshot(request(None)).await.unwrap();
+        assert_eq!(response.body(), "no header");
+        let response = layer.layer(echo()).oneshot(request(Some("junk"))).await.unwrap();
+        assert_eq!(response.body(), "junk");
+    }
+}
