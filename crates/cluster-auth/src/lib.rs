@@ -49,11 +49,14 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod client;
 mod exposure;
 mod replay;
 pub mod scheme;
 mod secret;
+mod security;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -63,5 +66,6 @@ pub use client::{AuthChannel, ClientAuth, ClientAuthLayer};
 pub use exposure::check_exposure;
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
+pub use security::{DialError, Security};
 pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
 pub use tls::{ClientTls, ServerTls, TlsError};

@@ -88,7 +88,7 @@ where
             let header = request.headers().get(HEADER).map(|value| value.as_bytes());
             let method = request.uri().path();
             if let Err(rejection) = verifier.verify(header, method) {
-                tracing::debug!(method, %rejection, "turned a call away");
+                tracing::warn!(method, %rejection, "refused a call: bad or missing credentials");
                 let status = tonic::Status::from(rejection);
                 return Either::Right(ready(Ok(status.into_http())));
             }

@@ -198,7 +198,7 @@ fn read_key(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 /// An error and its sources, one line.
-fn chain(err: &tonic::transport::Error) -> String {
+pub(crate) fn chain(err: &tonic::transport::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(err) = source {

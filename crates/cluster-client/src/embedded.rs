@@ -9,6 +9,7 @@ use cluster_proto::WorkerState;
 use cluster_worker::{RunningWorker, WorkerConfig};
 
 use crate::{Client, ClientError};
+use cluster_auth::Security;
 
 /// A coordinator and an optional local worker running in this process.
 pub struct Embedded {
@@ -16,6 +17,8 @@ pub struct Embedded {
     local: Option<RunningWorker>,
     /// Workers the coordinator was told to dial.
     expected: usize,
+    /// The embedded coordinator's own secret (plaintext on loopback).
+    security: Security,
 }
 
 /// Errors starting an embedded cluster.
@@ -40,20 +43,38 @@ const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4
 impl Embedded {
     /// Starts a coordinator on loopback driving `local_cpus` local cores
     /// (none if 0) and the workers at `remote` (host:port).
-    pub async fn start(local_cpus: u32, remote: &[String]) -> Result<Self, EmbeddedError> {
+    ///
+    /// `security` carries the secret and client TLS for dialing the remote
+    /// workers. The local worker serves plaintext on loopback with the same
+    /// secret; it is listed as `http://` so the coordinator dials it without
+    /// TLS.
+    pub async fn start(
+        local_cpus: u32,
+        remote: &[String],
+        security: &Security,
+    ) -> Result<Self, EmbeddedError> {
         let local = if local_cpus > 0 {
-            let config =
-                WorkerConfig { cores: local_cpus, name: Some("local".into()), ..WorkerConfig::new(LOOPBACK) };
+            let config = WorkerConfig {
+                cores: local_cpus,
+                name: Some("local".into()),
+                security: Security { secret: security.secret.clone(), ..Security::default() },
+                ..WorkerConfig::new(LOOPBACK)
+            };
             Some(cluster_worker::start(config, cluster_tasks::Registry::builtin()).await?)
         } else {
             None
         };
-        let mut workers: Vec<String> = local.iter().map(|w| w.addr().to_string()).collect();
+        let mut workers: Vec<String> = local.iter().map(|w| format!("http://{}", w.addr())).collect();
         workers.extend(remote.iter().cloned());
         let expected = workers.len();
-        let config = CoordinatorConfig { workers, ..CoordinatorConfig::new(LOOPBACK) };
+        let config = CoordinatorConfig {
+            workers,
+            security: Security { server_tls: None, ..security.clone() },
+            ..CoordinatorConfig::new(LOOPBACK)
+        };
         let coordinator = cluster_coordinator::start(config).await?;
-        Ok(Self { coordinator, local, expected })
+        let own = Security { secret: security.secret.clone(), ..Security::default() };
+        Ok(Self { coordinator, local, expected, security: own })
     }
 
     /// The embedded coordinator's URL.
@@ -61,10 +82,15 @@ impl Embedded {
         self.coordinator.url()
     }
 
+    /// How to talk to the embedded coordinator: its secret, no TLS.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
     /// Waits until every worker has connected or failed its first dial, and
     /// returns the ones that failed with why. Fails if none connected.
     pub async fn wait_for_workers(&self, deadline: Duration) -> Result<Vec<(String, String)>, EmbeddedError> {
-        let mut client = Client::connect(&self.url()).await?;
+        let mut client = Client::connect_with(&self.url(), &self.security).await?;
         let give_up = tokio::time::Instant::now() + deadline;
         loop {
             let status = client.status().await?;

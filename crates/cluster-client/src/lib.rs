@@ -8,6 +8,7 @@ pub mod tasks;
 
 use std::time::Duration;
 
+use cluster_auth::{AuthChannel, Security};
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
     submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
@@ -15,7 +16,6 @@ use cluster_proto::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
 
 /// Tasks per submission message.
 const BATCH: usize = 1024;
@@ -23,22 +23,9 @@ const BATCH: usize = 1024;
 /// What can go wrong talking to a coordinator.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL is not usable.
-    #[error("bad coordinator URL `{url}`: {reason}")]
-    BadUrl {
-        /// The URL given.
-        url: String,
-        /// Why it is bad.
-        reason: String,
-    },
     /// The coordinator could not be reached.
-    #[error("cannot connect to the coordinator at {url}: {reason}")]
-    Connect {
-        /// The URL given.
-        url: String,
-        /// Why.
-        reason: String,
-    },
+    #[error("cannot reach the coordinator: {0}")]
+    Connect(#[from] cluster_auth::DialError),
     /// The coordinator answered with an error.
     #[error("the coordinator refused: {code:?}: {message}")]
     Status {
@@ -61,21 +48,19 @@ impl From<tonic::Status> for ClientError {
 /// A connection to a coordinator's `ClientService`.
 #[derive(Clone)]
 pub struct Client {
-    inner: ClientServiceClient<Channel>,
+    inner: ClientServiceClient<AuthChannel>,
 }
 
 impl Client {
-    /// Connects to a coordinator, e.g. `http://127.0.0.1:7700`.
+    /// Connects to a coordinator, e.g. `http://127.0.0.1:7700`, with no
+    /// secret and no TLS.
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        let url = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| ClientError::BadUrl { url: url.clone(), reason: e.to_string() })?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| ClientError::Connect { url: url.clone(), reason: error_chain(&e) })?;
+        Self::connect_with(url, &Security::default()).await
+    }
+
+    /// Connects with a shared secret and/or TLS (`https://` URLs).
+    pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
+        let channel = security.connect(url, Duration::from_secs(5)).await?;
         Ok(Self { inner: ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX) })
     }
 
@@ -154,16 +139,4 @@ impl Client {
         producer.abort();
         outcome
     }
-}
-
-/// The error and its sources, so "transport error" says what failed.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use cluster_auth::cli::{ClientTlsArgs, SecretArgs};
+use cluster_auth::Security;
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
 use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
@@ -57,22 +59,42 @@ enum Command {
     },
     /// Cancel a running job by id (see `status` for the ids).
     Cancel {
-        /// Coordinator URL, e.g. http://127.0.0.1:7700.
-        #[arg(long, env = "CLUSTER_COORDINATOR")]
-        coordinator: String,
+        #[command(flatten)]
+        to: Connection,
         /// The job's id.
         #[arg(long)]
         job: u64,
     },
     /// Show a running cluster's workers and jobs.
     Status {
-        /// Coordinator URL, e.g. http://127.0.0.1:7700.
-        #[arg(long, env = "CLUSTER_COORDINATOR")]
-        coordinator: String,
+        #[command(flatten)]
+        to: Connection,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A running coordinator and how to reach it.
+#[derive(Args, Debug)]
+struct Connection {
+    /// Coordinator URL, e.g. http://127.0.0.1:7700 (https:// with --tls-ca).
+    #[arg(long, env = "CLUSTER_COORDINATOR")]
+    coordinator: String,
+    #[command(flatten)]
+    secret: SecretArgs,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+}
+
+fn security(secret: &SecretArgs, tls: &ClientTlsArgs) -> anyhow::Result<Security> {
+    Ok(Security { secret: secret.load()?, server_tls: None, client_tls: tls.tls() })
+}
+
+impl Connection {
+    async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect_with(&self.coordinator, &security(&self.secret, &self.tls)?).await?)
+    }
 }
 
 /// Where tasks run.
@@ -95,6 +117,11 @@ struct Target {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    secret: SecretArgs,
+    /// TLS for reaching the coordinator or the --workers.
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 fn main() -> ExitCode {
@@ -137,9 +164,9 @@ struct Batch {
 
 async fn run(command: Command) -> anyhow::Result<bool> {
     let (batch, target) = match command {
-        Command::Status { coordinator, json } => return status(&coordinator, json).await,
-        Command::Cancel { coordinator, job } => {
-            let cancelled = Client::connect(&coordinator).await?.cancel(job).await?;
+        Command::Status { to, json } => return status(to.connect().await?, json).await,
+        Command::Cancel { to, job } => {
+            let cancelled = to.connect().await?.cancel(job).await?;
             println!("job {job} cancelled: {cancelled} tasks had no result yet");
             return Ok(true);
         }
@@ -163,19 +190,20 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
     };
     let started = Instant::now();
-    let (url, embedded) = match &target.coordinator {
-        Some(url) => (url.clone(), None),
+    let security = security(&target.secret, &target.tls)?;
+    let (mut client, embedded) = match &target.coordinator {
+        Some(url) => (Client::connect_with(url, &security).await?, None),
         None => {
             let local = target.local_cpus.unwrap_or_else(cluster_worker::available_cores);
-            let cluster =
-                Embedded::start(local, &target.workers).await.context("starting the embedded cluster")?;
+            let cluster = Embedded::start(local, &target.workers, &security)
+                .await
+                .context("starting the embedded cluster")?;
             for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
                 eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
             }
-            (cluster.url(), Some(cluster))
+            (Client::connect_with(&cluster.url(), cluster.security()).await?, Some(cluster))
         }
     };
-    let mut client = Client::connect(&url).await?;
     let keep_all = target.json || batch.per_task_lines;
     let mut results: Vec<Option<TaskResult>> =
         if keep_all { vec![None; batch.count as usize] } else { Vec::new() };
@@ -233,8 +261,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     Ok(summary.failed == 0 && delivered == batch.count)
 }
 
-async fn status(coordinator: &str, as_json: bool) -> anyhow::Result<bool> {
-    let mut client = Client::connect(coordinator).await?;
+async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
     let status = client.status().await?;
     let state = |s: i32| match WorkerState::try_from(s).unwrap_or(WorkerState::Unspecified) {
         WorkerState::Active => "active",

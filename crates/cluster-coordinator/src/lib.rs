@@ -25,6 +25,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
 pub use crate::core::CoreConfig;
+pub use cluster_auth::Security;
+
+use cluster_auth::{check_exposure, ServerAuthLayer};
 
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,6 +51,10 @@ pub struct CoordinatorConfig {
     pub max_queued: usize,
     /// Largest message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+    /// The shared secret and TLS, for the listener and for dialing workers.
+    pub security: Security,
+    /// Allow a non-loopback listener with neither secret nor mutual TLS.
+    pub insecure: bool,
 }
 
 /// Default `max_message_bytes`: tonic's default of 4 MiB.
@@ -64,6 +71,8 @@ impl CoordinatorConfig {
             heartbeat_timeout: Duration::from_secs(3),
             max_queued: 100_000,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            security: Security::default(),
+            insecure: false,
         }
     }
 }
@@ -79,6 +88,15 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// An open server on a reachable address; the message says how to fix it.
+    #[error("{0}")]
+    Exposed(String),
+    /// The TLS files are not usable.
+    #[error(transparent)]
+    Tls(#[from] cluster_auth::TlsError),
+    /// The server could not be set up.
+    #[error("cannot set up the server: {0}")]
+    Server(String),
 }
 
 /// A running coordinator.
@@ -122,6 +140,18 @@ impl RunningCoordinator {
 
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
+    let security = &config.security;
+    let warning = check_exposure(
+        config.listen,
+        security.secret.is_some(),
+        security.requires_client_cert(),
+        config.insecure,
+    )
+    .map_err(StartError::Exposed)?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    let tls = security.server_tls_config()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -133,6 +163,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         heartbeat_timeout: config.heartbeat_timeout,
         max_backoff: Duration::from_secs(5),
         max_message_bytes,
+        security: security.clone(),
     };
     let ids = Arc::new(AtomicU64::new(1));
     let mut links = Vec::new();
@@ -148,9 +179,14 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options, ids };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let mut builder =
+        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| StartError::Server(link::error_chain(&e)))?;
+    }
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        builder
+            .layer(ServerAuthLayer::new(security.secret.clone()))
             .add_service(
                 ClientServiceServer::new(client_api)
                     .max_decoding_message_size(max_message_bytes)
@@ -166,6 +202,12 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
                 }
             }),
     );
-    tracing::info!(%addr, workers = config.workers.len(), "coordinator serving");
+    tracing::info!(
+        %addr,
+        workers = config.workers.len(),
+        tls = config.security.server_tls.is_some(),
+        secret = config.security.secret.is_some(),
+        "coordinator serving"
+    );
     Ok(RunningCoordinator { addr, actor, shutdown: Some(shutdown_tx), server })
 }

@@ -15,6 +15,7 @@ use tonic::Streaming;
 
 use crate::actor::{ActorHandle, Command};
 use crate::core::{WorkerId, WorkerSpec};
+use cluster_auth::Security;
 
 /// Deadlines of a link.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub(crate) struct LinkOptions {
     pub(crate) max_backoff: Duration,
     /// Largest message accepted from a worker.
     pub(crate) max_message_bytes: usize,
+    /// Secret and TLS for dialing workers.
+    pub(crate) security: Security,
 }
 
 /// An open session, ready to be read.
@@ -45,15 +48,22 @@ pub(crate) async fn connect(
     options: &LinkOptions,
     ids: &Arc<AtomicU64>,
 ) -> Result<Session, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+    let security = &options.security;
+    // A worker listed with a scheme keeps it: `http://` dials it in
+    // plaintext even when this coordinator dials the others with TLS.
+    let url = if address.contains("://") { address.to_string() } else { security.url_for(address) };
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| format!("`{address}` is not a host:port address: {e}"))?
         .connect_timeout(options.connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(options.heartbeat_timeout)
         .keep_alive_timeout(options.heartbeat_timeout)
         .keep_alive_while_idle(true);
+    if let (Some(tls), true) = (&security.client_tls, url.starts_with("https://")) {
+        endpoint = tls.apply(endpoint).map_err(|e| e.to_string())?;
+    }
     let opened = tokio::time::timeout(options.connect_timeout, async {
-        let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {}", error_chain(&e)))?;
+        let channel = security.connect_endpoint(endpoint).await.map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::unbounded_channel::<CoordinatorMessage>();
         let mut stream = WorkerServiceClient::new(channel)
             .max_decoding_message_size(options.max_message_bytes)

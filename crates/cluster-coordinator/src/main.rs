@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_coordinator::{CoordinatorConfig, CoreConfig};
+use cluster_auth::cli::{ClientTlsArgs, SecretArgs, ServerTlsArgs};
+use cluster_coordinator::{CoordinatorConfig, CoreConfig, Security};
 
 /// The cluster coordinator: takes jobs from clients and spreads their tasks
 /// over the workers by weighted least-loaded dispatch.
@@ -41,11 +42,25 @@ struct Args {
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
+    #[command(flatten)]
+    secret: SecretArgs,
+    #[command(flatten)]
+    server_tls: ServerTlsArgs,
+    /// TLS for dialing workers.
+    #[command(flatten)]
+    client_tls: ClientTlsArgs,
 }
 
-impl From<Args> for CoordinatorConfig {
-    fn from(args: Args) -> Self {
-        CoordinatorConfig {
+impl TryFrom<Args> for CoordinatorConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(args: Args) -> anyhow::Result<Self> {
+        let security = Security {
+            secret: args.secret.load()?,
+            server_tls: args.server_tls.tls(),
+            client_tls: args.client_tls.tls(),
+        };
+        Ok(CoordinatorConfig {
             workers: args.workers,
             core: CoreConfig {
                 prefetch_per_core: args.prefetch,
@@ -55,8 +70,10 @@ impl From<Args> for CoordinatorConfig {
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms.max(1)),
             max_queued: args.max_queued as usize,
             max_message_bytes: args.max_message_bytes,
+            security,
+            insecure: args.server_tls.insecure,
             ..CoordinatorConfig::new(args.listen)
-        }
+        })
     }
 }
 
@@ -69,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = CoordinatorConfig::from(Args::parse());
+    let config = CoordinatorConfig::try_from(Args::parse())?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-coordinator listening on {}", coordinator.addr());

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cluster_auth::Security;
+use cluster_auth::{check_exposure, ServerAuthLayer};
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
@@ -47,6 +49,10 @@ pub struct WorkerConfig {
     /// Largest gRPC message accepted or sent; a task whose result would not
     /// fit fails with RESULT_TOO_LARGE.
     pub max_message_bytes: usize,
+    /// The shared secret and TLS, for the listener and for registering.
+    pub security: Security,
+    /// Allow a non-loopback listener with neither secret nor mutual TLS.
+    pub insecure: bool,
 }
 
 /// Default `max_message_bytes`: tonic's default of 4 MiB.
@@ -65,6 +71,8 @@ impl WorkerConfig {
             advertise: None,
             heartbeat_interval: Duration::from_millis(500),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            security: Security::default(),
+            insecure: false,
         }
     }
 }
@@ -101,6 +109,15 @@ pub enum StartError {
     /// The slot threads could not be started.
     #[error("cannot start task threads: {0}")]
     Threads(std::io::Error),
+    /// An open server on a reachable address; the message says how to fix it.
+    #[error("{0}")]
+    Exposed(String),
+    /// The TLS files are not usable.
+    #[error(transparent)]
+    Tls(#[from] cluster_auth::TlsError),
+    /// The server could not be set up.
+    #[error("cannot set up the server: {0}")]
+    Server(String),
 }
 
 /// A running worker.
@@ -166,6 +183,18 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
             "--coordinator and --advertise go together: the coordinator dials the advertised address".into(),
         ));
     }
+    let security = config.security.clone();
+    let warning = check_exposure(
+        config.listen,
+        security.secret.is_some(),
+        security.requires_client_cert(),
+        config.insecure,
+    )
+    .map_err(StartError::Exposed)?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    let tls = security.server_tls_config()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -195,9 +224,14 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let mut builder =
+        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| StartError::Server(e.to_string()))?;
+    }
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        builder
+            .layer(ServerAuthLayer::new(security.secret.clone()))
             .add_service(
                 WorkerServiceServer::new(service)
                     .max_decoding_message_size(config.max_message_bytes)
@@ -209,7 +243,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     );
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
-        tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx));
+        tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
     Ok(RunningWorker { addr, phase, executor, shutdown: Some(shutdown_tx), server })

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_worker::{available_cores, WorkerConfig};
+use cluster_auth::cli::{ClientTlsArgs, SecretArgs, ServerTlsArgs};
+use cluster_worker::{available_cores, Security, WorkerConfig};
 
 /// A cluster worker node: runs the tasks a coordinator sends on exactly
 /// `--cpus` threads.
@@ -42,6 +43,13 @@ struct Args {
     /// fails its task.
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_worker::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
+    #[command(flatten)]
+    secret: SecretArgs,
+    #[command(flatten)]
+    server_tls: ServerTlsArgs,
+    /// TLS for registering with the coordinator.
+    #[command(flatten)]
+    client_tls: ClientTlsArgs,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -51,9 +59,16 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-impl From<Args> for WorkerConfig {
-    fn from(args: Args) -> Self {
-        WorkerConfig {
+impl TryFrom<Args> for WorkerConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(args: Args) -> anyhow::Result<Self> {
+        let security = Security {
+            secret: args.secret.load()?,
+            server_tls: args.server_tls.tls(),
+            client_tls: args.client_tls.tls(),
+        };
+        Ok(WorkerConfig {
             cores: args.cpus.unwrap_or_else(available_cores),
             weight: args.weight,
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
@@ -61,8 +76,10 @@ impl From<Args> for WorkerConfig {
             advertise: args.advertise,
             heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
             max_message_bytes: args.max_message_bytes,
+            security,
+            insecure: args.server_tls.insecure,
             ..WorkerConfig::new(args.listen)
-        }
+        })
     }
 }
 
@@ -77,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let grace = Duration::from_millis(args.drain_grace_ms);
-    let config = WorkerConfig::from(args);
+    let config = WorkerConfig::try_from(args)?;
     let mut worker = cluster_worker::start(config, cluster_tasks::Registry::builtin())
         .await
         .context("starting the worker")?;

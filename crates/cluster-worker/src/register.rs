@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use cluster_auth::Security;
 use cluster_proto::registry_service_client::RegistryServiceClient;
 use cluster_proto::RegisterRequest;
 use tokio::sync::watch;
-use tonic::transport::Endpoint;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -15,13 +15,14 @@ pub(crate) async fn register_loop(
     coordinator: String,
     advertise: String,
     mut sessions: watch::Receiver<usize>,
+    security: Security,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if sessions.wait_for(|open| *open == 0).await.is_err() {
             return; // the worker is shutting down
         }
-        match register(&coordinator, &advertise).await {
+        match register(&coordinator, &advertise, &security).await {
             Ok(cores) => {
                 tracing::info!(%coordinator, %advertise, cores, "registered with the coordinator");
                 backoff = Duration::from_millis(100);
@@ -39,13 +40,8 @@ pub(crate) async fn register_loop(
     }
 }
 
-async fn register(coordinator: &str, advertise: &str) -> Result<u32, String> {
-    let endpoint = Endpoint::from_shared(coordinator.to_string())
-        .map_err(|e| format!("bad coordinator URL `{coordinator}`: {e}"))?
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-        .tcp_nodelay(true);
-    let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+async fn register(coordinator: &str, advertise: &str, security: &Security) -> Result<u32, String> {
+    let channel = security.connect(coordinator, Duration::from_secs(3)).await.map_err(|e| e.to_string())?;
     let reply = RegistryServiceClient::new(channel)
         .register(RegisterRequest { address: advertise.to_string() })
         .await

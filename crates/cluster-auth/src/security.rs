@@ -1,0 +1,93 @@
+//! One process's security settings, as the servers and clients of the mesh
+//! use them: the shared secret, the TLS it serves with, and the TLS it
+//! dials with.
+
+use std::time::Duration;
+
+use tonic::transport::{Endpoint, ServerTlsConfig};
+
+use crate::{AuthChannel, ClientAuth, ClientTls, Secret, ServerTls, TlsError};
+
+/// The secret and TLS settings of one process. `Default` is none of them:
+/// plaintext and open, fit only for loopback.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// The cluster's shared secret, checked on every call served and added
+    /// to every call made.
+    pub secret: Option<Secret>,
+    /// TLS for the servers this process runs.
+    pub server_tls: Option<ServerTls>,
+    /// TLS for the connections this process opens.
+    pub client_tls: Option<ClientTls>,
+}
+
+/// Errors dialing a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The address is not usable.
+    #[error("bad address `{address}`: {reason}")]
+    BadAddress {
+        /// The address given.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS settings are not usable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The connection failed.
+    #[error("cannot connect to {address}: {reason}")]
+    Connect {
+        /// The address dialed.
+        address: String,
+        /// Why, with the error's sources.
+        reason: String,
+    },
+}
+
+impl Security {
+    /// Whether servers of this process require client certificates.
+    pub fn requires_client_cert(&self) -> bool {
+        self.server_tls.as_ref().is_some_and(ServerTls::requires_client_cert)
+    }
+
+    /// The server TLS configuration to serve with, if any.
+    pub fn server_tls_config(&self) -> Result<Option<ServerTlsConfig>, TlsError> {
+        self.server_tls.as_ref().map(ServerTls::load).transpose()
+    }
+
+    /// The URL for a `host:port` peer: `https://` when dialing with TLS.
+    pub fn url_for(&self, address: &str) -> String {
+        let scheme = if self.client_tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{address}")
+    }
+
+    /// Dials `url` (a URL, or `host:port` which gets the right scheme) with
+    /// TCP_NODELAY, the client TLS settings, and the secret on every call.
+    pub async fn connect(&self, url: &str, connect_timeout: Duration) -> Result<AuthChannel, DialError> {
+        let url = if url.contains("://") { url.to_string() } else { self.url_for(url) };
+        let bad = |reason: String| DialError::BadAddress { address: url.clone(), reason };
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| bad(e.to_string()))?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true);
+        match &self.client_tls {
+            Some(tls) => endpoint = tls.apply(endpoint)?,
+            None if url.starts_with("https://") => {
+                return Err(bad("an https:// address needs the CA to trust: give --tls-ca".into()))
+            }
+            None => {}
+        }
+        self.connect_endpoint(endpoint).await
+    }
+
+    /// Dials a prepared endpoint (its TLS already set) and adds the secret.
+    pub async fn connect_endpoint(&self, endpoint: Endpoint) -> Result<AuthChannel, DialError> {
+        let address = endpoint.uri().to_string();
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| DialError::Connect { address, reason: crate::tls::chain(&e) })?;
+        Ok(ClientAuth::new(channel, self.secret.clone()))
+    }
+}
