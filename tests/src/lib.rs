@@ -65,8 +65,8 @@ impl Proc {
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(bin(name))
             .args(args)
-            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -120,6 +120,15 @@ impl Proc {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until the log contains `text`, or fails after the deadline.
+    pub fn wait_log(&self, text: &str) {
+        let until = Instant::now() + DEADLINE;
+        while !self.log().contains(text) {
+            assert!(Instant::now() < until, "no `{text}` in the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends a signal (SIGKILL, SIGSTOP, SIGTERM, ...).
     pub fn signal(&self, signal: i32) {
         signal_child(&self.child, signal);
@@ -166,6 +175,21 @@ impl Drop for Proc {
     }
 }
 
+/// A fresh directory for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cluster-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Starts a binary expected to fail at start-up; returns its exit code and
+/// stderr.
+pub fn run_to_exit(name: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(bin(name)).args(args).env_remove("CLUSTER_SECRET").output().expect("run");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Starts `cluster-submit` without waiting for it.
 pub fn spawn_submit(args: &[&str]) -> Child {
     Command::new(bin("cluster-submit"))
@@ -187,8 +211,14 @@ pub fn signal_child(child: &Child, signal: i32) {
 
 /// Runs `cluster-submit` to completion and returns its output.
 pub fn submit(args: &[&str]) -> Output {
+    submit_with_env(args, &[])
+}
+
+/// As `submit`, with extra environment variables.
+pub fn submit_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(bin("cluster-submit"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -233,9 +263,19 @@ pub fn stderr(output: &Output) -> String {
 /// Polls the coordinator's status until `ready` holds, or fails after the
 /// deadline with the last status seen.
 pub async fn wait_status(url: &str, what: &str, ready: impl Fn(&StatusResponse) -> bool) -> StatusResponse {
+    wait_status_as(url, &cluster_auth::Security::default(), what, ready).await
+}
+
+/// As `wait_status`, connecting with a secret and/or TLS.
+pub async fn wait_status_as(
+    url: &str,
+    security: &cluster_auth::Security,
+    what: &str,
+    ready: impl Fn(&StatusResponse) -> bool,
+) -> StatusResponse {
     let until = Instant::now() + DEADLINE;
     let mut client = loop {
-        match Client::connect(url).await {
+        match Client::connect_with(url, security).await {
             Ok(client) => break client,
             Err(e) if Instant::now() > until => panic!("cannot reach {url}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
