@@ -295,7 +295,9 @@ impl Core {
         };
         if let Some(w) = self.workers.get_mut(&worker_id) {
             w.completed += 1;
+            w.observe(result.run_micros);
         }
+        self.reindex(worker_id);
         let Some(entry) = self.tasks.get_mut(&key) else { return };
         let Some(job) = self.jobs.get_mut(&entry.job) else {
             self.tasks.remove(&key); // its job was cancelled
@@ -338,13 +340,13 @@ impl Core {
     pub fn drain_worker(&mut self, worker_id: WorkerId, returned: &[TaskKey]) {
         let Some(worker) = self.workers.get_mut(&worker_id) else { return };
         worker.draining = true;
-        self.reindex(worker_id);
         let mut requeue = Vec::new();
         for &key in returned {
             if self.unassign(worker_id, key).is_some() {
                 requeue.push(key);
             }
         }
+        self.reindex(worker_id);
         self.requeue_front(requeue);
     }
 
@@ -379,8 +381,9 @@ impl Core {
     }
 
     /// Takes a task off the worker it is assigned to (fixing the revoke
-    /// counters) and marks it queued without queueing it. Returns the
-    /// worker's name and cores, or `None` if the task is not assigned there.
+    /// counters) and marks it queued without queueing it; the caller
+    /// reindexes the worker. Returns the worker's name and cores, or `None`
+    /// if the task is not assigned there.
     fn unassign(&mut self, worker_id: WorkerId, key: TaskKey) -> Option<(String, u32)> {
         let entry = self.tasks.get_mut(&key)?;
         let TaskState::Assigned { worker, seq, revoking } = entry.state else { return None };
@@ -394,9 +397,7 @@ impl Core {
             w.revoking -= 1;
             self.revoking -= 1;
         }
-        let who = (w.spec.name.clone(), w.spec.cores);
-        self.reindex(worker_id);
-        Some(who)
+        Some((w.spec.name.clone(), w.spec.cores))
     }
 
     /// Puts tasks back at the front of the queue, in the given order; tasks

@@ -343,3 +343,39 @@ fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
     core.complete(A, keys[0], ok(), &mut comm);
     assert_eq!(comm.delivered.drain(..).count(), 1);
 }
+
+#[test]
+fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
+    let mut core = core(2);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB, "p".into(), None);
+    core.submit(JOB, (0..1000).map(noop));
+    core.schedule(&mut comm);
+    let first = comm.take_assigned();
+    assert_eq!(first.len(), 3, "1 core + 2 prefetched before anything is known");
+    // A 10 us task: the pipeline grows to 1 + 128 per core.
+    core.complete(A, first[0].1, ok(), &mut comm);
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned().len(), 127);
+    assert_eq!(core.worker_stats()[0].in_flight, 129);
+    comm.delivered.clear();
+
+    // Long tasks (20 ms) keep it at the configured floor.
+    let mut core = self::core(2);
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.open_job(JOB, "q".into(), None);
+    core.submit(JOB, (0..100).map(noop));
+    let mut held = VecDeque::new();
+    for _ in 0..20 {
+        core.schedule(&mut comm);
+        held.extend(comm.take_assigned().into_iter().map(|(_, key)| key));
+        let key = held.pop_front().unwrap();
+        core.complete(B, key, TaskResult { run_micros: 20_000, ..ok() }, &mut comm);
+    }
+    core.schedule(&mut comm);
+    held.extend(comm.take_assigned().into_iter().map(|(_, key)| key));
+    assert_eq!(core.worker_stats()[0].in_flight, 3);
+    assert_eq!(held.len(), 3);
+    comm.delivered.clear();
+}

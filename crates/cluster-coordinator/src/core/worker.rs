@@ -14,12 +14,25 @@ pub(super) struct Indexed {
     pub(super) idle: u32,
 }
 
+/// Work a core should have queued behind its running task, in microseconds
+/// of task run time: enough to cover a network round trip several times over.
+const PIPELINE_BUDGET_MICROS: f64 = 2_000.0;
+/// Deepest prefetch per core, for the tiniest tasks.
+const MAX_PREFETCH_PER_CORE: u32 = 128;
+/// Run times below this are treated as this: the worker's own per-task cost.
+const MIN_RUN_MICROS: f64 = 10.0;
+
 #[derive(Debug)]
 pub(super) struct Worker {
     pub(super) spec: WorkerSpec,
     capacity: f64,
-    /// Most tasks it may hold: its cores plus the prefetch.
-    limit: u32,
+    /// The configured prefetch per core: the floor of the adaptive one.
+    min_prefetch: u32,
+    /// Unstarted tasks it may hold per core: deep for tiny tasks, shallow
+    /// for long ones, from the moving average of its tasks' run times.
+    prefetch: u32,
+    /// Moving average of run times, in microseconds.
+    mean_run_micros: Option<f64>,
     /// Tasks assigned and not finished, in assignment order (by sequence
     /// number). The worker starts them in this order, so the first `cores`
     /// are the ones running.
@@ -41,7 +54,9 @@ impl Worker {
         let weight = if spec.weight.is_finite() && spec.weight > 0.0 { spec.weight } else { 1.0 };
         Self {
             capacity: f64::from(cores) * weight,
-            limit: cores.saturating_mul(1 + prefetch_per_core),
+            min_prefetch: prefetch_per_core,
+            prefetch: prefetch_per_core,
+            mean_run_micros: None,
             spec: WorkerSpec { cores, weight, ..spec },
             assigned: BTreeMap::new(),
             revoking: 0,
@@ -57,14 +72,32 @@ impl Worker {
         self.assigned.len() as u32
     }
 
+    /// Most tasks it may hold: its cores plus the prefetch.
+    fn limit(&self) -> u32 {
+        self.spec.cores.saturating_mul(1 + self.prefetch)
+    }
+
+    /// Learns from a finished task's run time how deep its pipeline should
+    /// be: enough queued work per core to cover `PIPELINE_BUDGET_MICROS`.
+    pub(super) fn observe(&mut self, run_micros: u64) {
+        let run = (run_micros as f64).max(MIN_RUN_MICROS);
+        let mean = match self.mean_run_micros {
+            Some(mean) => mean + (run - mean) / 16.0,
+            None => run,
+        };
+        self.mean_run_micros = Some(mean);
+        let wanted = (PIPELINE_BUDGET_MICROS / mean).ceil() as u32;
+        self.prefetch = wanted.clamp(self.min_prefetch, MAX_PREFETCH_PER_CORE.max(self.min_prefetch));
+    }
+
     /// The index entries this worker should have now.
     pub(super) fn index_entry(&self, id: WorkerId) -> Indexed {
         if self.draining {
             return Indexed::default();
         }
         let in_flight = self.in_flight();
-        let load =
-            (in_flight < self.limit).then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
+        let load = (in_flight < self.limit())
+            .then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
         let held = in_flight - self.revoking;
         Indexed {
             load,
