@@ -1,0 +1,56 @@
+//! Throughput: many `noop` tasks from one client through a coordinator and
+//! two single-core workers, end to end.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use cluster_client::tasks::noop;
+use cluster_proto::task_output::Value;
+use serde_json::json;
+
+use super::{check_results, deadline, thousands, Figure, Plan, Row};
+use crate::procs::Cluster;
+
+/// Target: tasks per second.
+const TARGET: f64 = 100_000.0;
+
+pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
+    let n = plan.throughput_tasks;
+    let mut cluster = Cluster::start(plan, 2, 1).await?;
+    let mut client = cluster.client().await?;
+    let mut results = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    let summary = deadline(
+        plan.job_timeout,
+        "the throughput job",
+        client.run("bench-throughput", (0..n).map(noop), |r| results.push(r)),
+    )
+    .await?
+    .context("the throughput job")?;
+    let elapsed = start.elapsed();
+    cluster.check_alive()?;
+    check_results(n, &results, &summary, |id, output| match output.value {
+        Some(Value::Noop(_)) => Ok(()),
+        ref other => bail!("noop task {id} returned {other:?}"),
+    })?;
+    let rate = n as f64 / elapsed.as_secs_f64();
+    let split: Vec<String> = summary.workers.iter().map(|w| thousands(w.jobs)).collect();
+    let row = Row::new("throughput", format!("{} tasks/s", thousands(rate as u64)))
+        .target(format!(">= {} tasks/s", thousands(TARGET as u64)), rate >= TARGET)
+        .detail(format!(
+            "{} noop tasks in {:.3} s, 1 client, 2 workers x 1 cpu (split {})",
+            thousands(n),
+            elapsed.as_secs_f64(),
+            split.join(" / ")
+        ));
+    Ok(Figure {
+        rows: vec![row],
+        json: json!({
+            "tasks": n,
+            "seconds": elapsed.as_secs_f64(),
+            "tasks_per_s": rate,
+            "target_tasks_per_s": TARGET,
+            "met": rate >= TARGET,
+        }),
+    })
+}
