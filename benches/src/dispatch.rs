@@ -35,7 +35,7 @@ pub struct Recorder {
 }
 
 impl Comm for Recorder {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: &Task, _timeout_ms: Option<u64>) {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: Task, _timeout_ms: Option<u64>) {
         self.assigned.push_back((worker, key));
     }
 

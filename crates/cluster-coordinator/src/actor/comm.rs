@@ -33,8 +33,8 @@ pub(super) struct ActorComm {
 }
 
 impl Comm for ActorComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: &Task, timeout_ms: Option<u64>) {
-        let assignment = Assignment { key: key.0, task: Some(task.clone()), timeout_ms };
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: Task, timeout_ms: Option<u64>) {
+        let assignment = Assignment { key: key.0, task: Some(task), timeout_ms };
         self.assignments.entry(worker).or_default().push(assignment);
     }
 

@@ -9,7 +9,7 @@ use super::{JobId, TaskKey, WorkerId};
 /// flushes them as batched messages after each round of events.
 pub trait Comm {
     /// Send `task` to `worker` to run, stopping it after `timeout_ms`.
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: &Task, timeout_ms: Option<u64>);
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, task: Task, timeout_ms: Option<u64>);
     /// Stop these tasks on `worker` (their job was cancelled).
     fn cancel(&mut self, worker: WorkerId, keys: Vec<TaskKey>);
     /// Ask `worker` to give back these unstarted tasks.

@@ -7,18 +7,21 @@
 mod comm;
 mod dispatch;
 mod ids;
+mod table;
 #[cfg(test)]
 mod tests;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
-use cluster_proto::{task_result, ErrorCode, JobSummary, Task, TaskError, TaskResult, WorkerShare};
+use cluster_proto::{task, task_result, ErrorCode, JobSummary, Task, TaskError, TaskResult, WorkerShare};
 
 pub use comm::Comm;
 pub use ids::{JobId, TaskKey, WorkerId};
 
 use dispatch::LoadIndex;
+use table::Table;
 use worker::{Indexed, Worker};
 
 /// Tunables of the scheduling core.
@@ -83,10 +86,18 @@ enum TaskState {
     Assigned { worker: WorkerId, seq: u64, revoking: bool },
 }
 
+/// Distinct task kind names kept shared; beyond this each task keeps its
+/// own copy, so a client inventing names cannot grow the set without bound.
+const MAX_SHARED_KINDS: usize = 1024;
+
+/// A task as the core keeps it: compact, because a million may be queued.
 #[derive(Debug)]
 struct TaskEntry {
     job: JobId,
-    task: Task,
+    /// The client's id for the task.
+    id: u64,
+    kind: Arc<str>,
+    input: Option<task::Input>,
     state: TaskState,
     /// Attempts spent: times the task was running on a worker that was
     /// lost, or timed out.
@@ -104,7 +115,7 @@ struct Job {
     input_closed: bool,
     succeeded: u64,
     failed: u64,
-    shares: BTreeMap<WorkerId, WorkerShare>,
+    shares: HashMap<WorkerId, WorkerShare>,
 }
 
 /// The coordinator's scheduling state.
@@ -122,11 +133,17 @@ pub struct Core {
     revoking: u64,
     queue: VecDeque<TaskKey>,
     queued: u64,
-    tasks: HashMap<TaskKey, TaskEntry>,
+    tasks: Table<TaskEntry>,
+    kinds: HashSet<Arc<str>>,
     jobs: HashMap<JobId, Job>,
-    next_key: u64,
     tick: u64,
     late_results: u64,
+}
+
+impl TaskEntry {
+    fn to_task(&self) -> Task {
+        Task { id: self.id, kind: self.kind.to_string(), input: self.input.clone() }
+    }
 }
 
 impl Core {
@@ -197,12 +214,12 @@ impl Core {
         let running = worker.spec.cores as usize;
         let mut requeue = Vec::new();
         for (position, key) in std::mem::take(&mut worker.assigned).into_values().enumerate() {
-            let Some(entry) = self.tasks.get_mut(&key) else { continue };
+            let Some(entry) = self.tasks.get_mut(key) else { continue };
             if let TaskState::Assigned { revoking: true, .. } = entry.state {
                 self.revoking -= 1;
             }
             if !self.jobs.contains_key(&entry.job) {
-                self.tasks.remove(&key); // its job was cancelled
+                self.tasks.remove(key); // its job was cancelled
                 continue;
             }
             entry.state = TaskState::Queued;
@@ -234,14 +251,27 @@ impl Core {
     pub fn submit(&mut self, job: JobId, tasks: impl IntoIterator<Item = Task>) {
         let Some(entry) = self.jobs.get_mut(&job) else { return };
         for task in tasks {
-            let key = TaskKey(self.next_key);
-            self.next_key += 1;
+            let kind = match self.kinds.get(task.kind.as_str()) {
+                Some(kind) => kind.clone(),
+                None => {
+                    let kind: Arc<str> = task.kind.into();
+                    if self.kinds.len() < MAX_SHARED_KINDS {
+                        self.kinds.insert(kind.clone());
+                    }
+                    kind
+                }
+            };
             entry.remaining += 1;
             entry.submitted += 1;
-            self.tasks.insert(
-                key,
-                TaskEntry { job, task, state: TaskState::Queued, attempts: 0, tried_on: Vec::new() },
-            );
+            let key = self.tasks.insert(TaskEntry {
+                job,
+                id: task.id,
+                kind,
+                input: task.input,
+                state: TaskState::Queued,
+                attempts: 0,
+                tried_on: Vec::new(),
+            });
             self.queue.push_back(key);
             self.queued += 1;
         }
@@ -262,7 +292,7 @@ impl Core {
         let Some(entry) = self.jobs.remove(&job) else { return 0 };
         let mut dropped = 0;
         let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
-        self.tasks.retain(|&key, task| {
+        self.tasks.retain(|key, task| {
             if task.job != job {
                 return true;
             }
@@ -298,9 +328,9 @@ impl Core {
             w.observe(result.run_micros);
         }
         self.reindex(worker_id);
-        let Some(entry) = self.tasks.get_mut(&key) else { return };
+        let Some(entry) = self.tasks.get_mut(key) else { return };
         let Some(job) = self.jobs.get_mut(&entry.job) else {
-            self.tasks.remove(&key); // its job was cancelled
+            self.tasks.remove(key); // its job was cancelled
             return;
         };
         let timed_out = matches!(&result.outcome,
@@ -329,9 +359,9 @@ impl Core {
         });
         share.jobs += 1;
         share.busy_micros += result.run_micros;
-        let result = TaskResult { id: entry.task.id, worker: name, attempts: entry.attempts + 1, ..result };
+        let result = TaskResult { id: entry.id, worker: name, attempts: entry.attempts + 1, ..result };
         let job_id = entry.job;
-        self.tasks.remove(&key);
+        self.tasks.remove(key);
         self.record(job_id, result, comm);
     }
 
@@ -358,7 +388,7 @@ impl Core {
         let returned: HashSet<_> = returned.iter().copied().collect();
         let mut requeue = Vec::new();
         for key in request {
-            let Some(entry) = self.tasks.get_mut(&key) else { continue };
+            let Some(entry) = self.tasks.get_mut(key) else { continue };
             match entry.state {
                 TaskState::Assigned { worker, seq, revoking: true } if worker == worker_id => {
                     if returned.contains(&key) {
@@ -385,7 +415,7 @@ impl Core {
     /// reindexes the worker. Returns the worker's name and cores, or `None`
     /// if the task is not assigned there.
     fn unassign(&mut self, worker_id: WorkerId, key: TaskKey) -> Option<(String, u32)> {
-        let entry = self.tasks.get_mut(&key)?;
+        let entry = self.tasks.get_mut(key)?;
         let TaskState::Assigned { worker, seq, revoking } = entry.state else { return None };
         if worker != worker_id {
             return None;
@@ -404,12 +434,12 @@ impl Core {
     /// whose job is gone are dropped instead.
     fn requeue_front(&mut self, keys: Vec<TaskKey>) {
         for key in keys.into_iter().rev() {
-            let alive = matches!(self.tasks.get(&key), Some(e) if self.jobs.contains_key(&e.job));
+            let alive = matches!(self.tasks.get(key), Some(e) if self.jobs.contains_key(&e.job));
             if alive {
                 self.queue.push_front(key);
                 self.queued += 1;
             } else {
-                self.tasks.remove(&key);
+                self.tasks.remove(key);
             }
         }
     }
@@ -426,7 +456,7 @@ impl Core {
 
     fn dispatch(&mut self, comm: &mut impl Comm) {
         while let Some(&key) = self.queue.front() {
-            let Some(entry) = self.tasks.get_mut(&key) else {
+            let Some(entry) = self.tasks.get_mut(key) else {
                 self.queue.pop_front(); // cancelled while queued
                 continue;
             };
@@ -445,7 +475,7 @@ impl Core {
             worker.assigned.insert(seq, key);
             worker.last_assigned = seq;
             entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: false };
-            comm.assign(worker_id, key, &entry.task, timeout_ms);
+            comm.assign(worker_id, key, entry.to_task(), timeout_ms);
             self.reindex(worker_id);
         }
     }
@@ -462,7 +492,7 @@ impl Core {
                 .rev()
                 .copied()
                 .filter(|key| {
-                    matches!(self.tasks.get(key), Some(e) if matches!(e.state, TaskState::Assigned { revoking: false, .. }))
+                    matches!(self.tasks.get(*key), Some(e) if matches!(e.state, TaskState::Assigned { revoking: false, .. }))
                 })
                 .take(want)
                 .collect();
@@ -470,7 +500,7 @@ impl Core {
                 return;
             }
             for key in &keys {
-                if let Some(entry) = self.tasks.get_mut(key) {
+                if let Some(entry) = self.tasks.get_mut(*key) {
                     if let TaskState::Assigned { worker, seq, .. } = entry.state {
                         entry.state = TaskState::Assigned { worker, seq, revoking: true };
                     }
@@ -485,9 +515,9 @@ impl Core {
     }
 
     fn fail(&mut self, key: TaskKey, code: ErrorCode, message: String, comm: &mut impl Comm) {
-        let Some(entry) = self.tasks.remove(&key) else { return };
+        let Some(entry) = self.tasks.remove(key) else { return };
         let result = TaskResult {
-            id: entry.task.id,
+            id: entry.id,
             outcome: Some(task_result::Outcome::Error(TaskError { code: code as i32, message })),
             worker: entry.tried_on.last().cloned().unwrap_or_default(),
             run_micros: 0,
@@ -513,10 +543,12 @@ impl Core {
             return;
         }
         if let Some(job) = self.jobs.remove(&job_id) {
+            let mut shares: Vec<_> = job.shares.into_iter().collect();
+            shares.sort_unstable_by_key(|(worker, _)| *worker);
             let summary = JobSummary {
                 succeeded: job.succeeded,
                 failed: job.failed,
-                workers: job.shares.into_values().collect(),
+                workers: shares.into_iter().map(|(_, share)| share).collect(),
             };
             comm.job_finished(job_id, summary);
         }

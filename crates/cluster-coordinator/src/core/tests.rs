@@ -19,7 +19,7 @@ struct TestComm {
 }
 
 impl Comm for TestComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: &Task, timeout_ms: Option<u64>) {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: Task, timeout_ms: Option<u64>) {
         self.assigned.push_back((worker, key));
         self.timeouts.push(timeout_ms);
     }
