@@ -12,7 +12,7 @@ mod table;
 mod tests;
 mod worker;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use cluster_proto::{task, task_result, ErrorCode, JobSummary, Task, TaskError, TaskResult, WorkerShare};
@@ -126,7 +126,10 @@ pub struct Core {
     /// Active workers with a free pipeline slot, least loaded first.
     load: LoadIndex,
     /// Workers holding unstarted tasks beyond their cores, by how many.
-    prefetched: BTreeSet<(u32, WorkerId)>,
+    /// Workers that held unstarted tasks beyond their cores when last
+    /// indexed: candidates to steal from, checked when popped (a stack with
+    /// lazy deletion: each worker is listed at most once).
+    victims: Vec<WorkerId>,
     /// Sum over workers of cores without a task.
     idle_cores: u64,
     /// Tasks asked back from workers and not answered yet.
@@ -210,7 +213,7 @@ impl Core {
     /// spend an attempt, and fail once they have spent `max_attempts`.
     pub fn remove_worker(&mut self, id: WorkerId, comm: &mut impl Comm) {
         let Some(mut worker) = self.workers.remove(&id) else { return };
-        self.apply_index(id, worker.indexed, Indexed::default());
+        self.apply_index(worker.indexed, Indexed::default());
         let running = worker.spec.cores as usize;
         let mut requeue = Vec::new();
         for (position, key) in std::mem::take(&mut worker.assigned).into_values().enumerate() {
@@ -482,7 +485,15 @@ impl Core {
 
     fn steal(&mut self, comm: &mut impl Comm) {
         while self.revoking < self.idle_cores {
-            let Some(&(prefetched, victim)) = self.prefetched.last() else { return };
+            let Some(&victim) = self.victims.last() else { return };
+            let prefetched = self.workers.get(&victim).map_or(0, |w| w.indexed.prefetched);
+            if prefetched == 0 {
+                self.victims.pop();
+                if let Some(worker) = self.workers.get_mut(&victim) {
+                    worker.victim_listed = false;
+                }
+                continue;
+            }
             let want = (self.idle_cores - self.revoking).min(u64::from(prefetched)) as usize;
             let Some(worker) = self.workers.get_mut(&victim) else { return };
             // The newest assignments are the ones furthest from starting.
@@ -559,25 +570,23 @@ impl Core {
         let Some(worker) = self.workers.get_mut(&id) else { return };
         let new = worker.index_entry(id);
         let old = std::mem::replace(&mut worker.indexed, new);
-        self.apply_index(id, old, Indexed::default());
-        self.apply_index(id, Indexed::default(), new);
+        if new.prefetched > 0 && !worker.victim_listed {
+            worker.victim_listed = true;
+            self.victims.push(id);
+        }
+        self.apply_index(old, new);
     }
 
     /// Removes `old`'s entries from the indexes and adds `new`'s.
-    fn apply_index(&mut self, id: WorkerId, old: Indexed, new: Indexed) {
-        if let Some(key) = old.load {
-            self.load.remove(&key);
+    fn apply_index(&mut self, old: Indexed, new: Indexed) {
+        if old.load != new.load {
+            if let Some(key) = old.load {
+                self.load.remove(&key);
+            }
+            if let Some(key) = new.load {
+                self.load.insert(key);
+            }
         }
-        if old.prefetched > 0 {
-            self.prefetched.remove(&(old.prefetched, id));
-        }
-        self.idle_cores -= u64::from(old.idle);
-        if let Some(key) = new.load {
-            self.load.insert(key);
-        }
-        if new.prefetched > 0 {
-            self.prefetched.insert((new.prefetched, id));
-        }
-        self.idle_cores += u64::from(new.idle);
+        self.idle_cores = self.idle_cores - u64::from(old.idle) + u64::from(new.idle);
     }
 }

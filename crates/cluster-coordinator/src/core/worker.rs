@@ -7,7 +7,7 @@ use super::{TaskKey, WorkerId, WorkerSpec};
 
 /// What a worker contributes to the core's indexes right now, kept so the
 /// exact entries can be removed when its load changes.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct Indexed {
     pub(super) load: Option<LoadKey>,
     pub(super) prefetched: u32,
@@ -45,6 +45,8 @@ pub(super) struct Worker {
     pub(super) last_assigned: u64,
     /// Shutting down: it gets no new tasks and hands back unstarted ones.
     pub(super) draining: bool,
+    /// Whether it is on the core's stack of steal candidates.
+    pub(super) victim_listed: bool,
     pub(super) indexed: Indexed,
 }
 
@@ -64,6 +66,7 @@ impl Worker {
             completed: 0,
             last_assigned: 0,
             draining: false,
+            victim_listed: false,
             indexed: Indexed::default(),
         }
     }
