@@ -3,7 +3,7 @@
 //! back (revoked, cancelled, returned on drain), running ones can be asked
 //! to stop through their cancel token.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use cluster_proto::{task_result, Completion, ErrorCode, Task, TaskResult};
 use cluster_tasks::{CancelToken, Registry};
 use prost::Message;
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::wire;

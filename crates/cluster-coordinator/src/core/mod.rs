@@ -12,7 +12,7 @@ mod table;
 mod tests;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use cluster_proto::{task, task_result, ErrorCode, JobSummary, Task, TaskError, TaskResult, WorkerShare};
@@ -21,6 +21,8 @@ pub use comm::Comm;
 pub use ids::{JobId, TaskKey, WorkerId};
 
 use dispatch::LoadIndex;
+// Ids are ours, not a client's, so a fast non-DoS-resistant hash is fine.
+use rustc_hash::FxHashMap as HashMap;
 use table::Table;
 use worker::{Indexed, Worker};
 
