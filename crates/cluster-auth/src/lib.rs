@@ -66,6 +66,6 @@ pub use client::{AuthChannel, ClientAuth, ClientAuthLayer};
 pub use exposure::check_exposure;
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
-pub use security::{DialError, Security};
+pub use security::{DialError, SecureServer, Security, ServeError};
 pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
 pub use tls::{ClientTls, ServerTls, TlsError};

@@ -2,11 +2,33 @@
 //! use them: the shared secret, the TLS it serves with, and the TLS it
 //! dials with.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tonic::transport::{Endpoint, ServerTlsConfig};
+use tonic::transport::{Endpoint, Server, ServerTlsConfig};
+use tower_layer::{Identity, Stack};
 
-use crate::{AuthChannel, ClientAuth, ClientTls, Secret, ServerTls, TlsError};
+use crate::{
+    check_exposure, AuthChannel, ClientAuth, ClientTls, Secret, ServerAuthLayer, ServerTls, TlsError,
+};
+
+/// The server builder every listener of the mesh starts from: TLS when
+/// configured, and the secret checked on every call.
+pub type SecureServer = Server<Stack<ServerAuthLayer, Identity>>;
+
+/// Errors preparing a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// An open server on a reachable address; the message says how to fix it.
+    #[error("{0}")]
+    Exposed(String),
+    /// The TLS files are not usable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// tonic refused the TLS configuration.
+    #[error("cannot set up TLS: {0}")]
+    Server(String),
+}
 
 /// The secret and TLS settings of one process. `Default` is none of them:
 /// plaintext and open, fit only for loopback.
@@ -54,6 +76,23 @@ impl Security {
     /// The server TLS configuration to serve with, if any.
     pub fn server_tls_config(&self) -> Result<Option<ServerTlsConfig>, TlsError> {
         self.server_tls.as_ref().map(ServerTls::load).transpose()
+    }
+
+    /// A server builder for `listen`, after the safe-defaults check (see
+    /// [`check_exposure`]; its warning, with `insecure`, is logged): TLS
+    /// when configured, HTTP/2 keep-alive, and the secret layer. Add the
+    /// services to it.
+    pub fn server(&self, listen: SocketAddr, insecure: bool) -> Result<SecureServer, ServeError> {
+        let exposed = check_exposure(listen, self.secret.is_some(), self.requires_client_cert(), insecure)
+            .map_err(ServeError::Exposed)?;
+        if let Some(warning) = exposed {
+            tracing::warn!("{warning}");
+        }
+        let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
+        if let Some(tls) = self.server_tls_config()? {
+            builder = builder.tls_config(tls).map_err(|e| ServeError::Server(crate::tls::chain(&e)))?;
+        }
+        Ok(builder.layer(ServerAuthLayer::new(self.secret.clone())))
     }
 
     /// The URL for a `host:port` peer: `https://` when dialing with TLS.

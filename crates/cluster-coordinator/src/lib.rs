@@ -27,8 +27,6 @@ use tonic::transport::server::TcpIncoming;
 pub use crate::core::CoreConfig;
 pub use cluster_auth::Security;
 
-use cluster_auth::{check_exposure, ServerAuthLayer};
-
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -88,15 +86,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// An open server on a reachable address; the message says how to fix it.
-    #[error("{0}")]
-    Exposed(String),
-    /// The TLS files are not usable.
+    /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Tls(#[from] cluster_auth::TlsError),
-    /// The server could not be set up.
-    #[error("cannot set up the server: {0}")]
-    Server(String),
+    Serve(#[from] cluster_auth::ServeError),
 }
 
 /// A running coordinator.
@@ -141,17 +133,7 @@ impl RunningCoordinator {
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
     let security = &config.security;
-    let warning = check_exposure(
-        config.listen,
-        security.secret.is_some(),
-        security.requires_client_cert(),
-        config.insecure,
-    )
-    .map_err(StartError::Exposed)?;
-    if let Some(warning) = warning {
-        tracing::warn!("{warning}");
-    }
-    let tls = security.server_tls_config()?;
+    let mut builder = security.server(config.listen, config.insecure)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -179,14 +161,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options, ids };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let mut builder =
-        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|e| StartError::Server(link::error_chain(&e)))?;
-    }
     let server = tokio::spawn(
         builder
-            .layer(ServerAuthLayer::new(security.secret.clone()))
             .add_service(
                 ClientServiceServer::new(client_api)
                     .max_decoding_message_size(max_message_bytes)

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cluster_auth::Security;
-use cluster_auth::{check_exposure, ServerAuthLayer};
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
@@ -109,15 +108,9 @@ pub enum StartError {
     /// The slot threads could not be started.
     #[error("cannot start task threads: {0}")]
     Threads(std::io::Error),
-    /// An open server on a reachable address; the message says how to fix it.
-    #[error("{0}")]
-    Exposed(String),
-    /// The TLS files are not usable.
+    /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Tls(#[from] cluster_auth::TlsError),
-    /// The server could not be set up.
-    #[error("cannot set up the server: {0}")]
-    Server(String),
+    Serve(#[from] cluster_auth::ServeError),
 }
 
 /// A running worker.
@@ -184,17 +177,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         ));
     }
     let security = config.security.clone();
-    let warning = check_exposure(
-        config.listen,
-        security.secret.is_some(),
-        security.requires_client_cert(),
-        config.insecure,
-    )
-    .map_err(StartError::Exposed)?;
-    if let Some(warning) = warning {
-        tracing::warn!("{warning}");
-    }
-    let tls = security.server_tls_config()?;
+    let mut builder = security.server(config.listen, config.insecure)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -224,14 +207,8 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let mut builder =
-        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|e| StartError::Server(e.to_string()))?;
-    }
     let server = tokio::spawn(
         builder
-            .layer(ServerAuthLayer::new(security.secret.clone()))
             .add_service(
                 WorkerServiceServer::new(service)
                     .max_decoding_message_size(config.max_message_bytes)
