@@ -152,59 +152,33 @@ fn p(path: &std::path::Path) -> &str {
 #[tokio::test]
 async fn tls_and_mutual_tls_between_every_role() {
     let pki = pki("tls");
-    // Worker: TLS, requires client certificates from the CA.
-    let worker = Proc::worker(&[
-        "--cpus",
-        "2",
+    // Every server presents a certificate and requires one from the CA;
+    // every caller trusts the CA and presents its client certificate.
+    let serve = [
         "--tls-cert",
         p(&pki.server_cert),
         "--tls-key",
         p(&pki.server_key),
         "--tls-client-ca",
         p(&pki.ca_cert),
-    ]);
-    // Coordinator: TLS with mutual TLS for clients, and dials the worker
-    // with TLS presenting its own client certificate.
-    let coordinator = Proc::coordinator(&[
-        "--worker",
-        &worker.addr,
-        "--tls-cert",
-        p(&pki.server_cert),
-        "--tls-key",
-        p(&pki.server_key),
-        "--tls-client-ca",
-        p(&pki.ca_cert),
+    ];
+    let dial = [
         "--tls-ca",
         p(&pki.ca_cert),
         "--tls-client-cert",
         p(&pki.client_cert),
         "--tls-client-key",
         p(&pki.client_key),
-    ]);
+    ];
+    let worker = Proc::worker(&[&["--cpus", "2"][..], &serve].concat());
+    let coordinator = Proc::coordinator(&[&["--worker", worker.addr.as_str()][..], &serve, &dial].concat());
     let https = format!("https://{}", coordinator.addr);
     let tls = |client_tls| Security { client_tls: Some(client_tls), ..Security::default() };
-
     // A worker registering itself over mutual TLS.
-    let joiner = Proc::worker(&[
-        "--cpus",
-        "1",
-        "--coordinator",
-        &https,
-        "--advertise",
-        "127.0.0.1",
-        "--tls-cert",
-        p(&pki.server_cert),
-        "--tls-key",
-        p(&pki.server_key),
-        "--tls-client-ca",
-        p(&pki.ca_cert),
-        "--tls-ca",
-        p(&pki.ca_cert),
-        "--tls-client-cert",
-        p(&pki.client_cert),
-        "--tls-client-key",
-        p(&pki.client_key),
-    ]);
+    let joiner = Proc::worker(
+        &[&["--cpus", "1", "--coordinator", https.as_str(), "--advertise", "127.0.0.1"][..], &serve, &dial]
+            .concat(),
+    );
     let mut client = Client::connect_with(&https, &tls(pki.client_tls(true))).await.unwrap();
     wait_until_active(&mut client, 2).await;
     assert!(client.status().await.unwrap().workers.iter().any(|w| w.address == joiner.addr));
@@ -222,19 +196,7 @@ async fn tls_and_mutual_tls_between_every_role() {
     // The right set-up runs the seed's batch correctly.
     let inputs = "500000,500100,500200,500300,500400,500500,500600,500700";
     let out = submit_with_env(
-        &[
-            "sum-primes",
-            "--inputs",
-            inputs,
-            "--coordinator",
-            &https,
-            "--tls-ca",
-            p(&pki.ca_cert),
-            "--tls-client-cert",
-            p(&pki.client_cert),
-            "--tls-client-key",
-            p(&pki.client_key),
-        ],
+        &[&["sum-primes", "--inputs", inputs, "--coordinator", https.as_str()][..], &dial].concat(),
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));

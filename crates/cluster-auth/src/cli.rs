@@ -1,5 +1,5 @@
-//! Command-line flags for security, shared by the three binaries (feature
-//! `cli`). Each is also read from a `CLUSTER_*` environment variable.
+//! What the three binaries share (feature `cli`): the security flags, each
+//! also read from a `CLUSTER_*` environment variable, and logging set-up.
 
 use std::path::PathBuf;
 
@@ -81,4 +81,16 @@ impl ClientTlsArgs {
             domain: self.tls_domain.clone(),
         })
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (else `default`), in colour only
+/// on a terminal. Secrets are never logged.
+pub fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }

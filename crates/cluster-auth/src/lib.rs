@@ -57,6 +57,7 @@ mod replay;
 pub mod scheme;
 mod secret;
 mod security;
+mod serve;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -67,5 +68,6 @@ pub use exposure::check_exposure;
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
 pub use security::{DialError, SecureServer, Security, ServeError};
+pub use serve::{SecureRouter, ServerTask};
 pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
 pub use tls::{ClientTls, ServerTls, TlsError};

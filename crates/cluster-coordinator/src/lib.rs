@@ -20,12 +20,11 @@ use std::time::Duration;
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 
 pub use crate::core::CoreConfig;
 pub use cluster_auth::Security;
+use cluster_auth::ServerTask;
 
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -95,8 +94,8 @@ pub enum StartError {
 pub struct RunningCoordinator {
     addr: SocketAddr,
     actor: actor::ActorHandle,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    links: Vec<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 impl RunningCoordinator {
@@ -114,19 +113,15 @@ impl RunningCoordinator {
     /// stops their tasks, and waits for the server to end.
     pub async fn shutdown(mut self) {
         self.actor.shutdown().await;
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        for link in &self.links {
+            link.abort();
         }
-        let _ = (&mut self.server).await;
+        self.server.stop().await;
     }
 
     /// Waits until the server ends by itself (an error).
     pub async fn wait(&mut self) -> Result<(), String> {
-        match (&mut self.server).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(link::error_chain(&e)),
-            Err(e) => Err(e.to_string()),
-        }
+        self.server.wait().await
     }
 }
 
@@ -159,25 +154,14 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options, ids };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let server = tokio::spawn(
-        builder
-            .add_service(
-                ClientServiceServer::new(client_api)
-                    .max_decoding_message_size(max_message_bytes)
-                    .max_encoding_message_size(max_message_bytes),
-            )
-            .add_service(
-                RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes),
-            )
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = shutdown_rx.await;
-                for link in links {
-                    link.abort();
-                }
-            }),
-    );
+    let router = builder
+        .add_service(
+            ClientServiceServer::new(client_api)
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+        )
+        .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
+    let server = ServerTask::spawn(router, listener);
     tracing::info!(
         %addr,
         workers = config.workers.len(),
@@ -185,5 +169,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, actor, shutdown: Some(shutdown_tx), server })
+    Ok(RunningCoordinator { addr, actor, links, server })
 }

@@ -159,15 +159,3 @@ pub(crate) async fn keep_static(
         }
     }
 }
-
-/// The error and its sources, so "transport error" says what failed.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -79,13 +79,7 @@ impl TryFrom<Args> for CoordinatorConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    cluster_auth::cli::init_logging("info");
     let config = CoordinatorConfig::try_from(Args::parse())?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
     // The tests read this line to learn the port when listening on port 0.

@@ -14,13 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cluster_auth::Security;
+use cluster_auth::ServerTask;
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
+use tokio::sync::watch;
 
 /// Version of this worker, reported to coordinators.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -118,8 +117,7 @@ pub struct RunningWorker {
     addr: SocketAddr,
     phase: watch::Sender<session::Phase>,
     executor: Arc<executor::Executor>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    server: ServerTask,
 }
 
 impl RunningWorker {
@@ -147,19 +145,12 @@ impl RunningWorker {
     /// Ends every session and stops serving; waits for the server to end.
     pub async fn shutdown(mut self) {
         let _ = self.phase.send(session::Phase::Closing);
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.server).await;
+        self.server.stop().await;
     }
 
     /// Waits until the server ends by itself (an error).
     pub async fn wait(&mut self) -> Result<(), String> {
-        match (&mut self.server).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
+        self.server.wait().await
     }
 }
 
@@ -205,25 +196,18 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         sessions,
         phase: phase_rx,
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let server = tokio::spawn(
-        builder
-            .add_service(
-                WorkerServiceServer::new(service)
-                    .max_decoding_message_size(config.max_message_bytes)
-                    .max_encoding_message_size(config.max_message_bytes),
-            )
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = shutdown_rx.await;
-            }),
+    let router = builder.add_service(
+        WorkerServiceServer::new(service)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes),
     );
+    let server = ServerTask::spawn(router, listener);
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
         tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, phase, executor, shutdown: Some(shutdown_tx), server })
+    Ok(RunningWorker { addr, phase, executor, server })
 }
 
 #[cfg(test)]

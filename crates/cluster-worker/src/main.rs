@@ -85,13 +85,7 @@ impl TryFrom<Args> for WorkerConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    cluster_auth::cli::init_logging("info");
     let args = Args::parse();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let config = WorkerConfig::try_from(args)?;
