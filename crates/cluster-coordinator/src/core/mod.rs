@@ -117,7 +117,11 @@ struct Job {
     input_closed: bool,
     succeeded: u64,
     failed: u64,
-    shares: HashMap<WorkerId, WorkerShare>,
+    /// Workers that ran tasks of this job; each keeps its share of the job
+    /// with its own state (memory the completion touches anyway).
+    participants: Vec<WorkerId>,
+    /// Shares of participants that left before the job ended.
+    departed: Vec<(WorkerId, WorkerShare)>,
 }
 
 /// The coordinator's scheduling state.
@@ -216,6 +220,17 @@ impl Core {
     pub fn remove_worker(&mut self, id: WorkerId, comm: &mut impl Comm) {
         let Some(mut worker) = self.workers.remove(&id) else { return };
         self.apply_index(worker.indexed, Indexed::default());
+        for (job, jobs, busy_micros) in std::mem::take(&mut worker.job_shares) {
+            if let Some(job) = self.jobs.get_mut(&job) {
+                let share = WorkerShare {
+                    worker: worker.spec.name.clone(),
+                    cores: worker.spec.cores,
+                    jobs,
+                    busy_micros,
+                };
+                job.departed.push((id, share));
+            }
+        }
         let running = worker.spec.cores as usize;
         let mut requeue = Vec::new();
         for (position, key) in std::mem::take(&mut worker.assigned).into_values().enumerate() {
@@ -295,6 +310,7 @@ impl Core {
     /// how many tasks had no result yet.
     pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
         let Some(entry) = self.jobs.remove(&job) else { return 0 };
+        self.collect_shares(job, entry.participants);
         let mut dropped = 0;
         let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
         self.tasks.retain(|key, task| {
@@ -324,14 +340,14 @@ impl Core {
     /// counted. A timed-out task spends an attempt and runs again until it
     /// has spent `max_attempts`.
     pub fn complete(&mut self, worker_id: WorkerId, key: TaskKey, result: TaskResult, comm: &mut impl Comm) {
-        let Some((name, cores)) = self.unassign(worker_id, key) else {
+        if !self.unassign(worker_id, key) {
             self.late_results += 1;
             return;
-        };
-        if let Some(w) = self.workers.get_mut(&worker_id) {
-            w.completed += 1;
-            w.observe(result.run_micros);
         }
+        let Some(w) = self.workers.get_mut(&worker_id) else { return };
+        w.completed += 1;
+        w.observe(result.run_micros);
+        let name = w.spec.name.clone();
         self.reindex(worker_id);
         let Some(entry) = self.tasks.get_mut(key) else { return };
         let Some(job) = self.jobs.get_mut(&entry.job) else {
@@ -356,14 +372,11 @@ impl Core {
             }
             return;
         }
-        let share = job.shares.entry(worker_id).or_insert_with(|| WorkerShare {
-            worker: name.clone(),
-            cores,
-            jobs: 0,
-            busy_micros: 0,
-        });
-        share.jobs += 1;
-        share.busy_micros += result.run_micros;
+        if let Some(w) = self.workers.get_mut(&worker_id) {
+            if w.add_share(entry.job, result.run_micros) {
+                job.participants.push(worker_id);
+            }
+        }
         let result = TaskResult { id: entry.id, worker: name, attempts: entry.attempts + 1, ..result };
         let job_id = entry.job;
         self.tasks.remove(key);
@@ -377,7 +390,7 @@ impl Core {
         worker.draining = true;
         let mut requeue = Vec::new();
         for &key in returned {
-            if self.unassign(worker_id, key).is_some() {
+            if self.unassign(worker_id, key) {
                 requeue.push(key);
             }
         }
@@ -397,7 +410,7 @@ impl Core {
             match entry.state {
                 TaskState::Assigned { worker, seq, revoking: true } if worker == worker_id => {
                     if returned.contains(&key) {
-                        if self.unassign(worker_id, key).is_some() {
+                        if self.unassign(worker_id, key) {
                             requeue.push(key);
                         }
                     } else {
@@ -417,22 +430,21 @@ impl Core {
 
     /// Takes a task off the worker it is assigned to (fixing the revoke
     /// counters) and marks it queued without queueing it; the caller
-    /// reindexes the worker. Returns the worker's name and cores, or `None`
-    /// if the task is not assigned there.
-    fn unassign(&mut self, worker_id: WorkerId, key: TaskKey) -> Option<(String, u32)> {
-        let entry = self.tasks.get_mut(key)?;
-        let TaskState::Assigned { worker, seq, revoking } = entry.state else { return None };
+    /// reindexes the worker. False if the task is not assigned there.
+    fn unassign(&mut self, worker_id: WorkerId, key: TaskKey) -> bool {
+        let Some(entry) = self.tasks.get_mut(key) else { return false };
+        let TaskState::Assigned { worker, seq, revoking } = entry.state else { return false };
         if worker != worker_id {
-            return None;
+            return false;
         }
-        let w = self.workers.get_mut(&worker_id)?;
+        let Some(w) = self.workers.get_mut(&worker_id) else { return false };
         entry.state = TaskState::Queued;
         w.assigned.remove(&seq);
         if revoking {
             w.revoking -= 1;
             self.revoking -= 1;
         }
-        Some((w.spec.name.clone(), w.spec.cores))
+        true
     }
 
     /// Puts tasks back at the front of the queue, in the given order; tasks
@@ -556,7 +568,8 @@ impl Core {
             return;
         }
         if let Some(job) = self.jobs.remove(&job_id) {
-            let mut shares: Vec<_> = job.shares.into_iter().collect();
+            let mut shares = self.collect_shares(job_id, job.participants);
+            shares.extend(job.departed);
             shares.sort_unstable_by_key(|(worker, _)| *worker);
             let summary = JobSummary {
                 succeeded: job.succeeded,
@@ -565,6 +578,24 @@ impl Core {
             };
             comm.job_finished(job_id, summary);
         }
+    }
+
+    /// Takes a finished or cancelled job's shares off its participants.
+    fn collect_shares(&mut self, job: JobId, participants: Vec<WorkerId>) -> Vec<(WorkerId, WorkerShare)> {
+        participants
+            .into_iter()
+            .filter_map(|id| {
+                let worker = self.workers.get_mut(&id)?;
+                let (jobs, busy_micros) = worker.take_share(job)?;
+                let share = WorkerShare {
+                    worker: worker.spec.name.clone(),
+                    cores: worker.spec.cores,
+                    jobs,
+                    busy_micros,
+                };
+                Some((id, share))
+            })
+            .collect()
     }
 
     /// Recomputes a worker's places in the indexes after its load changed.

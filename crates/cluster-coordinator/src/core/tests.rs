@@ -379,3 +379,27 @@ fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
     assert_eq!(held.len(), 3);
     comm.delivered.clear();
 }
+
+#[test]
+fn summary_keeps_the_share_of_a_worker_that_left() {
+    let mut core = core(0);
+    let mut comm = TestComm::default();
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB, "s".into(), None);
+    core.submit(JOB, (0..3).map(noop));
+    core.close_input(JOB, &mut comm);
+    core.schedule(&mut comm);
+    let (_, key) = comm.take_assigned()[0];
+    core.complete(A, key, ok(), &mut comm);
+    core.remove_worker(A, &mut comm); // idle when it leaves: nothing charged
+    core.add_worker(B, spec("b", 1, 1.0));
+    for _ in 0..2 {
+        core.schedule(&mut comm);
+        let (w, key) = comm.take_assigned()[0];
+        core.complete(w, key, ok(), &mut comm);
+    }
+    assert_eq!(comm.delivered.drain(..).count(), 3);
+    let (_, summary) = comm.finished.pop_front().unwrap();
+    let shares: Vec<_> = summary.workers.iter().map(|s| (s.worker.as_str(), s.jobs)).collect();
+    assert_eq!(shares, vec![("a", 1), ("b", 2)]);
+}

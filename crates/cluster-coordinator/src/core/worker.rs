@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::dispatch::LoadKey;
-use super::{TaskKey, WorkerId, WorkerSpec};
+use super::{JobId, TaskKey, WorkerId, WorkerSpec};
 
 /// What a worker contributes to the core's indexes right now, kept so the
 /// exact entries can be removed when its load changes.
@@ -47,6 +47,8 @@ pub(super) struct Worker {
     pub(super) draining: bool,
     /// Whether it is on the core's stack of steal candidates.
     pub(super) victim_listed: bool,
+    /// Per unfinished job: tasks it ran and their run time in microseconds.
+    pub(super) job_shares: Vec<(JobId, u64, u64)>,
     pub(super) indexed: Indexed,
 }
 
@@ -67,12 +69,35 @@ impl Worker {
             last_assigned: 0,
             draining: false,
             victim_listed: false,
+            job_shares: Vec::new(),
             indexed: Indexed::default(),
         }
     }
 
     pub(super) fn in_flight(&self) -> u32 {
         self.assigned.len() as u32
+    }
+
+    /// Counts a task of `job` it ran; true if it is its first for the job.
+    pub(super) fn add_share(&mut self, job: JobId, run_micros: u64) -> bool {
+        match self.job_shares.iter_mut().find(|(j, _, _)| *j == job) {
+            Some((_, jobs, busy)) => {
+                *jobs += 1;
+                *busy += run_micros;
+                false
+            }
+            None => {
+                self.job_shares.push((job, 1, run_micros));
+                true
+            }
+        }
+    }
+
+    /// Removes and returns its share of `job`: tasks run and microseconds.
+    pub(super) fn take_share(&mut self, job: JobId) -> Option<(u64, u64)> {
+        let at = self.job_shares.iter().position(|(j, _, _)| *j == job)?;
+        let (_, jobs, busy) = self.job_shares.swap_remove(at);
+        Some((jobs, busy))
     }
 
     /// Most tasks it may hold: its cores plus the prefetch.
