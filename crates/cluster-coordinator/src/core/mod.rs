@@ -233,7 +233,7 @@ impl Core {
         }
         let running = worker.spec.cores as usize;
         let mut requeue = Vec::new();
-        for (position, key) in std::mem::take(&mut worker.assigned).into_values().enumerate() {
+        for (position, key) in worker.assigned.take().into_iter().enumerate() {
             let Some(entry) = self.tasks.get_mut(key) else { continue };
             if let TaskState::Assigned { revoking: true, .. } = entry.state {
                 self.revoking -= 1;
@@ -439,7 +439,7 @@ impl Core {
         }
         let Some(w) = self.workers.get_mut(&worker_id) else { return false };
         entry.state = TaskState::Queued;
-        w.assigned.remove(&seq);
+        w.assigned.remove(seq);
         if revoking {
             w.revoking -= 1;
             self.revoking -= 1;
@@ -489,7 +489,7 @@ impl Core {
             let Some(worker) = self.workers.get_mut(&worker_id) else { break };
             self.tick += 1;
             let seq = self.tick;
-            worker.assigned.insert(seq, key);
+            worker.assigned.push(seq, key);
             worker.last_assigned = seq;
             entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: false };
             comm.assign(worker_id, key, entry.to_task(), timeout_ms);
@@ -513,9 +513,8 @@ impl Core {
             // The newest assignments are the ones furthest from starting.
             let keys: Vec<TaskKey> = worker
                 .assigned
-                .values()
+                .keys()
                 .rev()
-                .copied()
                 .filter(|key| {
                     matches!(self.tasks.get(*key), Some(e) if matches!(e.state, TaskState::Assigned { revoking: false, .. }))
                 })

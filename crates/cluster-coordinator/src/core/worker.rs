@@ -1,6 +1,6 @@
 //! A connected worker as the core sees it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::dispatch::LoadKey;
 use super::{JobId, TaskKey, WorkerId, WorkerSpec};
@@ -36,7 +36,7 @@ pub(super) struct Worker {
     /// Tasks assigned and not finished, in assignment order (by sequence
     /// number). The worker starts them in this order, so the first `cores`
     /// are the ones running.
-    pub(super) assigned: BTreeMap<u64, TaskKey>,
+    pub(super) assigned: Assigned,
     /// Of those, how many are being asked back.
     pub(super) revoking: u32,
     /// Revoke requests sent and not answered, oldest first.
@@ -62,7 +62,7 @@ impl Worker {
             prefetch: prefetch_per_core,
             mean_run_micros: None,
             spec: WorkerSpec { cores, weight, ..spec },
-            assigned: BTreeMap::new(),
+            assigned: Assigned::default(),
             revoking: 0,
             pending_revokes: VecDeque::new(),
             completed: 0,
@@ -132,5 +132,39 @@ impl Worker {
             prefetched: held.saturating_sub(self.spec.cores),
             idle: self.spec.cores.saturating_sub(in_flight),
         }
+    }
+}
+
+/// A worker's unfinished tasks in assignment order, by sequence number.
+/// Sequence numbers only grow, so the deque stays sorted; tasks mostly
+/// finish in the order they were given, so removals are near the front and
+/// cheap, and a short pipeline fits in one cache line (a BTreeMap node
+/// spans several).
+#[derive(Debug, Default)]
+pub(super) struct Assigned(VecDeque<(u64, TaskKey)>);
+
+impl Assigned {
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Appends a task assigned with a sequence number above all others.
+    pub(super) fn push(&mut self, seq: u64, key: TaskKey) {
+        debug_assert!(self.0.back().is_none_or(|&(last, _)| last < seq));
+        self.0.push_back((seq, key));
+    }
+
+    pub(super) fn remove(&mut self, seq: u64) -> Option<TaskKey> {
+        let at = self.0.binary_search_by_key(&seq, |&(s, _)| s).ok()?;
+        self.0.remove(at).map(|(_, key)| key)
+    }
+
+    /// Keys, oldest assignment first.
+    pub(super) fn keys(&self) -> impl DoubleEndedIterator<Item = TaskKey> + '_ {
+        self.0.iter().map(|&(_, key)| key)
+    }
+
+    pub(super) fn take(&mut self) -> Vec<TaskKey> {
+        self.0.drain(..).map(|(_, key)| key).collect()
     }
 }
