@@ -14,8 +14,6 @@ use cluster_proto::{
     submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
     Task, TaskResult,
 };
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 /// Tasks per submission message.
 const BATCH: usize = 1024;
@@ -98,26 +96,9 @@ impl Client {
         on_accepted: impl FnOnce(u64),
         mut on_result: impl FnMut(TaskResult),
     ) -> Result<JobSummary, ClientError> {
-        let (tx, rx) = mpsc::channel(8);
-        let options = Some(options);
         let mut on_accepted = Some(on_accepted);
-        let mut tasks = tasks.into_iter();
-        let producer = tokio::spawn(async move {
-            let mut options = options;
-            loop {
-                let batch: Vec<Task> = tasks.by_ref().take(BATCH).collect();
-                let last = batch.len() < BATCH;
-                if (!batch.is_empty() || options.is_some())
-                    && tx.send(SubmitRequest { options: options.take(), tasks: batch }).await.is_err()
-                {
-                    return;
-                }
-                if last {
-                    return; // dropping tx half-closes the stream
-                }
-            }
-        });
-        let mut responses = self.inner.submit(ReceiverStream::new(rx)).await?.into_inner();
+        let requests = submission(options, tasks.into_iter());
+        let mut responses = self.inner.submit(requests).await?.into_inner();
         let outcome = loop {
             match responses.message().await {
                 Ok(Some(response)) => match response.event {
@@ -136,7 +117,25 @@ impl Client {
                 Err(status) => break Err(status.into()),
             }
         };
-        producer.abort();
         outcome
     }
+}
+
+/// The submission stream: the options, then the tasks in batches of
+/// `BATCH`, drawn from the iterator only as HTTP/2 flow control lets the
+/// stream go on, so a million lazily made tasks never sit in memory at once
+/// and no extra task or channel stands between the iterator and the socket.
+fn submission(
+    options: JobOptions,
+    tasks: impl Iterator<Item = Task> + Send + 'static,
+) -> impl futures::Stream<Item = SubmitRequest> + Send + 'static {
+    let mut options = Some(options);
+    let mut tasks = tasks.peekable();
+    futures::stream::iter(std::iter::from_fn(move || {
+        if options.is_none() && tasks.peek().is_none() {
+            return None; // the end of the stream half-closes it
+        }
+        let batch: Vec<Task> = tasks.by_ref().take(BATCH).collect();
+        Some(SubmitRequest { options: options.take(), tasks: batch })
+    }))
 }

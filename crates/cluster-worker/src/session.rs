@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cluster_proto::worker_service_server::WorkerService;
@@ -14,7 +15,6 @@ use cluster_proto::{
 use futures::Stream;
 use prost::Message;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::executor::{self, Executor, Job};
@@ -88,9 +88,10 @@ impl WorkerService for SessionService {
             session.read(incoming, done_tx, reader_out).await;
             sessions.send_modify(|n| *n = n.saturating_sub(1));
         });
+        drop(out_tx);
         let batch_limit = self.max_message_bytes.saturating_sub(1024).max(1);
-        tokio::spawn(send_completions(done_rx, out_tx, self.heartbeat_interval, batch_limit));
-        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+        let outbound = Outbound::new(out_rx, done_rx, self.heartbeat_interval, batch_limit);
+        Ok(Response::new(Box::pin(outbound)))
     }
 }
 
@@ -177,50 +178,84 @@ async fn send(out_tx: &OutTx, event: worker_message::Event) -> bool {
     out_tx.send(message(event)).await.is_ok()
 }
 
-/// Batches completions into messages under the size limit, and sends a
-/// heartbeat whenever the session has been quiet for a heartbeat interval.
-/// Ends (closing the stream) once every sender of completions is gone.
-async fn send_completions(
-    mut done_rx: mpsc::UnboundedReceiver<Completion>,
-    out_tx: OutTx,
-    heartbeat_interval: Duration,
+/// The session's outgoing stream, polled by the HTTP/2 connection itself:
+/// control messages (hello, revoked, draining) first, then completions
+/// batched into messages under the size limit, and a heartbeat every
+/// interval. No task sits between the slots and the socket. It ends when
+/// the reader has stopped and every task of the session has reported.
+struct Outbound {
+    control: Option<mpsc::Receiver<Result<WorkerMessage, Status>>>,
+    done: Option<mpsc::UnboundedReceiver<Completion>>,
+    pending: Option<Completion>,
+    beat: tokio::time::Interval,
     batch_limit: usize,
-) {
-    let mut pending: Option<Completion> = None;
-    loop {
-        let first = match pending.take() {
-            Some(done) => Some(done),
-            None => tokio::select! {
-                done = done_rx.recv() => done,
-                () = tokio::time::sleep(heartbeat_interval) => {
-                    if !send(&out_tx, worker_message::Event::Heartbeat(Heartbeat {})).await {
-                        return;
-                    }
-                    continue;
+}
+
+impl Outbound {
+    fn new(
+        control: mpsc::Receiver<Result<WorkerMessage, Status>>,
+        done: mpsc::UnboundedReceiver<Completion>,
+        heartbeat_interval: Duration,
+        batch_limit: usize,
+    ) -> Self {
+        let start = tokio::time::Instant::now() + heartbeat_interval;
+        let mut beat = tokio::time::interval_at(start, heartbeat_interval);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { control: Some(control), done: Some(done), pending: None, beat, batch_limit }
+    }
+
+    /// Completions ready now, as one message, or `None` if there are none.
+    fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Option<WorkerMessage>> {
+        let Some(done) = self.done.as_mut() else { return Poll::Ready(None) };
+        let first = match self.pending.take() {
+            Some(first) => first,
+            None => match done.poll_recv(cx) {
+                Poll::Ready(Some(first)) => first,
+                Poll::Ready(None) => {
+                    self.done = None;
+                    return Poll::Ready(None);
                 }
-                () = out_tx.closed() => return,
+                Poll::Pending => return Poll::Pending,
             },
         };
-        let Some(first) = first else { return };
         let mut size = first.encoded_len();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match done_rx.try_recv() {
-                Ok(done) => {
-                    let len = done.encoded_len() + 8;
-                    if size + len > batch_limit {
-                        pending = Some(done);
-                        break;
-                    }
-                    size += len;
-                    batch.push(done);
-                }
-                Err(_) => break,
+            let Ok(next) = done.try_recv() else { break };
+            let len = next.encoded_len() + 8;
+            if size + len > self.batch_limit {
+                self.pending = Some(next);
+                break;
+            }
+            size += len;
+            batch.push(next);
+        }
+        let event = worker_message::Event::Completions(CompletionBatch { completions: batch });
+        Poll::Ready(Some(WorkerMessage { event: Some(event) }))
+    }
+}
+
+impl Stream for Outbound {
+    type Item = Result<WorkerMessage, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(control) = this.control.as_mut() {
+            match control.poll_recv(cx) {
+                Poll::Ready(Some(message)) => return Poll::Ready(Some(message)),
+                Poll::Ready(None) => this.control = None,
+                Poll::Pending => {}
             }
         }
-        let completions = CompletionBatch { completions: batch };
-        if !send(&out_tx, worker_message::Event::Completions(completions)).await {
-            return;
+        if let Poll::Ready(Some(message)) = this.poll_batch(cx) {
+            return Poll::Ready(Some(Ok(message)));
         }
+        if this.control.is_none() && this.done.is_none() {
+            return Poll::Ready(None);
+        }
+        if this.beat.poll_tick(cx).is_ready() {
+            return Poll::Ready(Some(message(worker_message::Event::Heartbeat(Heartbeat {}))));
+        }
+        Poll::Pending
     }
 }
