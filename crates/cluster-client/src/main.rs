@@ -276,10 +276,19 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            json!({ "workers": workers, "queued": status.queued, "active_jobs": status.active_jobs })
-        );
+        let jobs: Vec<_> = status
+            .jobs
+            .iter()
+            .map(|j| json!({ "job_id": j.job_id, "name": j.name, "submitted": j.submitted, "finished": j.finished }))
+            .collect();
+        let all = json!({
+            "workers": workers,
+            "jobs": jobs,
+            "queued": status.queued,
+            "late_results": status.late_results,
+            "version": status.version,
+        });
+        println!("{all}");
         return Ok(true);
     }
     println!(
@@ -298,9 +307,15 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
             if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
         );
     }
+    for j in &status.jobs {
+        println!(
+            "job {:<6} {:<16} {:>10} of {:>10} tasks finished",
+            j.job_id, j.name, j.finished, j.submitted
+        );
+    }
     println!(
-        "queued: {}  active jobs: {}  coordinator version: {}",
-        status.queued, status.active_jobs, status.version
+        "queued: {}  active jobs: {}  late results dropped: {}  coordinator version: {}",
+        status.queued, status.active_jobs, status.late_results, status.version
     );
     Ok(true)
 }
