@@ -1,0 +1,145 @@
+//! Jobs: their lifecycle (open, input closed, cancelled, finished), their
+//! results, and the per-worker shares their summaries report.
+
+use std::collections::BTreeMap;
+
+use cluster_proto::{task_result, ErrorCode, JobSummary, TaskError, TaskResult, WorkerShare};
+
+use super::{Comm, Core, JobId, JobStats, TaskKey, TaskState, WorkerId};
+
+#[derive(Debug, Default)]
+pub(super) struct Job {
+    pub(super) name: String,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) submitted: u64,
+    pub(super) remaining: u64,
+    pub(super) input_closed: bool,
+    pub(super) succeeded: u64,
+    pub(super) failed: u64,
+    /// Workers that ran tasks of this job; each keeps its share of the job
+    /// with its own state (memory the completion touches anyway).
+    pub(super) participants: Vec<WorkerId>,
+    /// Shares of participants that left before the job ended.
+    pub(super) departed: Vec<(WorkerId, WorkerShare)>,
+}
+
+impl Core {
+    /// Figures for every unfinished job, in id order.
+    pub fn job_stats(&self) -> Vec<JobStats> {
+        let mut stats: Vec<_> = self
+            .jobs
+            .iter()
+            .map(|(&id, job)| JobStats {
+                id,
+                name: job.name.clone(),
+                submitted: job.submitted,
+                finished: job.submitted - job.remaining,
+            })
+            .collect();
+        stats.sort_by_key(|s| s.id);
+        stats
+    }
+
+    /// A client opened a job; `timeout_ms` overrides the default timeout.
+    pub fn open_job(&mut self, job: JobId, name: String, timeout_ms: Option<u64>) {
+        let timeout_ms = timeout_ms.or(self.config.default_timeout_ms);
+        self.jobs.entry(job).or_insert_with(|| Job { name, timeout_ms, ..Job::default() });
+    }
+
+    /// The client sent all of the job's tasks.
+    pub fn close_input(&mut self, job: JobId, comm: &mut impl Comm) {
+        if let Some(entry) = self.jobs.get_mut(&job) {
+            entry.input_closed = true;
+            self.finish_job_if_done(job, comm);
+        }
+    }
+
+    /// Cancels a job: its queued tasks are dropped, its assigned ones are
+    /// stopped on their workers (whose answers are then discarded). Returns
+    /// how many tasks had no result yet.
+    pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
+        let Some(entry) = self.jobs.remove(&job) else { return 0 };
+        self.collect_shares(job, entry.participants);
+        let mut dropped = 0;
+        let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
+        self.tasks.retain(|key, task| {
+            if task.job != job {
+                return true;
+            }
+            match task.state {
+                TaskState::Queued => {
+                    dropped += 1;
+                    false
+                }
+                TaskState::Assigned { worker, .. } => {
+                    stop.entry(worker).or_default().push(key);
+                    true
+                }
+            }
+        });
+        self.queued -= dropped;
+        for (worker, keys) in stop {
+            comm.cancel(worker, keys);
+        }
+        entry.remaining
+    }
+
+    pub(super) fn fail(&mut self, key: TaskKey, code: ErrorCode, message: String, comm: &mut impl Comm) {
+        let Some(entry) = self.tasks.remove(key) else { return };
+        let result = TaskResult {
+            id: entry.id,
+            outcome: Some(task_result::Outcome::Error(TaskError { code: code as i32, message })),
+            worker: entry.tried_on.last().cloned().unwrap_or_default(),
+            run_micros: 0,
+            attempts: entry.attempts,
+        };
+        self.record(entry.job, result, comm);
+    }
+
+    pub(super) fn record(&mut self, job_id: JobId, result: TaskResult, comm: &mut impl Comm) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        job.remaining -= 1;
+        match result.outcome {
+            Some(task_result::Outcome::Output(_)) => job.succeeded += 1,
+            _ => job.failed += 1,
+        }
+        comm.deliver(job_id, result);
+        self.finish_job_if_done(job_id, comm);
+    }
+
+    pub(super) fn finish_job_if_done(&mut self, job_id: JobId, comm: &mut impl Comm) {
+        let done = matches!(self.jobs.get(&job_id), Some(job) if job.input_closed && job.remaining == 0);
+        if !done {
+            return;
+        }
+        if let Some(job) = self.jobs.remove(&job_id) {
+            let mut shares = self.collect_shares(job_id, job.participants);
+            shares.extend(job.departed);
+            shares.sort_unstable_by_key(|(worker, _)| *worker);
+            let summary = JobSummary {
+                succeeded: job.succeeded,
+                failed: job.failed,
+                workers: shares.into_iter().map(|(_, share)| share).collect(),
+            };
+            comm.job_finished(job_id, summary);
+        }
+    }
+
+    /// Takes a finished or cancelled job's shares off its participants.
+    fn collect_shares(&mut self, job: JobId, participants: Vec<WorkerId>) -> Vec<(WorkerId, WorkerShare)> {
+        participants
+            .into_iter()
+            .filter_map(|id| {
+                let worker = self.workers.get_mut(&id)?;
+                let (jobs, busy_micros) = worker.take_share(job)?;
+                let share = WorkerShare {
+                    worker: worker.spec.name.clone(),
+                    cores: worker.spec.cores,
+                    jobs,
+                    busy_micros,
+                };
+                Some((id, share))
+            })
+            .collect()
+    }
+}
