@@ -204,11 +204,13 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     let mut failures: Vec<TaskResult> = Vec::new();
     let options = JobOptions { name: batch.kind.into(), timeout_ms: target.timeout_ms };
     let mut job_id = 0;
+    let progress = progress_bar(batch.count);
     let run = client.run_with(
         options,
         batch.tasks,
         |id| job_id = id,
         |result| {
+            progress.inc(1);
             if keep_all {
                 if let Some(slot) = results.get_mut(result.id as usize) {
                     *slot = Some(result);
@@ -226,6 +228,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             return Ok(false);
         }
     };
+    progress.finish_and_clear();
     let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
     let row = |index: u64, result: Option<TaskResult>| Row { input: (batch.input)(index), result };
     for (index, result) in results.into_iter().enumerate() {
@@ -253,6 +256,21 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     }
     let delivered = summary.succeeded + summary.failed;
     Ok(summary.failed == 0 && delivered == batch.count)
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal (so
+/// pipes and `--json` consumers see nothing of it).
+fn progress_bar(count: u64) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(count);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tasks, {per_sec}, {elapsed_precise}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
