@@ -174,3 +174,30 @@ async fn sigterm_on_the_coordinator_tells_clients_and_exits_cleanly() {
     assert!(err.contains("the coordinator is shutting down"), "{err}");
     assert_eq!(coordinator.wait_exit(), Some(0), "{}", coordinator.log());
 }
+
+#[tokio::test]
+async fn drain_grace_over_hands_running_tasks_back_to_run_elsewhere() {
+    let leaving = Proc::worker(&["--cpus", "1", "--drain-grace-ms", "200"]);
+    let staying = Proc::worker(&["--cpus", "1"]);
+    let coordinator = Proc::coordinator(&["--worker", &leaving.addr, "--worker", &staying.addr]);
+    let url = coordinator.url();
+    wait_status(&url, "both workers", |s| active_workers(s) == 2).await;
+    let mut client = Client::connect(&url).await.unwrap();
+    let run = tokio::spawn(async move {
+        let mut results = Vec::new();
+        client.run("grace", (0..2).map(|i| tasks::spin(i, 2_000)), |r| results.push(r)).await.map(|_| results)
+    });
+    wait_status(&url, "a task on each worker", |s| s.workers.iter().all(|w| w.in_flight == 1)).await;
+    leaving.signal(SIGTERM);
+    let mut leaving = leaving;
+    assert_eq!(leaving.wait_exit(), Some(0), "{}", leaving.log());
+    assert!(leaving.log().contains("stopped and handed back"), "{}", leaving.log());
+    let results = run.await.unwrap().unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(
+        results.iter().all(|r| matches!(r.outcome, Some(task_result::Outcome::Output(_)))),
+        "{results:?}"
+    );
+    assert!(results.iter().all(|r| r.worker == staying.addr), "{results:?}");
+    assert_eq!(results.iter().map(|r| r.attempts).max(), Some(2), "the stopped task ran again");
+}

@@ -139,3 +139,28 @@ async fn result_too_large_fails_its_task_and_the_worker_stays() {
     assert_eq!(active_workers(&status), 1, "the worker stays in service");
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn task_too_large_to_hand_to_a_worker_fails_alone() {
+    let worker = Proc::worker(&["--cpus", "1"]);
+    let coordinator = Proc::coordinator(&["--worker", &worker.addr, "--max-message-bytes", "1048576"]);
+    let url = coordinator.url();
+    wait_status(&url, "the worker", |s| active_workers(s) == 1).await;
+    let mut client = Client::connect(&url).await.unwrap();
+    // Fits in a submission message, not in an assignment with its envelope.
+    let big =
+        Task { id: 1, kind: "echo".into(), input: Some(task::Input::Custom(vec![7u8; 1_048_000].into())) };
+    let mut results = Vec::new();
+    let summary = client.run("big", vec![tasks::noop(0), big], |r| results.push(r)).await.unwrap();
+    assert_eq!((summary.succeeded, summary.failed), (1, 1));
+    results.sort_by_key(|r| r.id);
+    let (code, message) = error_of(&results[1]);
+    assert_eq!(code, ErrorCode::InvalidInput);
+    assert!(
+        message.ends_with("is over the 1047552-byte limit of a message to a worker (--max-message-bytes)"),
+        "{message}"
+    );
+    let status = client.status().await.unwrap();
+    assert_eq!(status.workers[0].last_error, "", "the worker session never broke");
+    assert_eq!(active_workers(&status), 1);
+}

@@ -17,6 +17,9 @@ use crate::actor::{ActorHandle, Command};
 use crate::core::{WorkerId, WorkerSpec};
 use cluster_auth::Security;
 
+/// Most cores one worker is believed to have.
+const MAX_CORES: u32 = 4096;
+
 /// Deadlines of a link.
 #[derive(Debug, Clone)]
 pub(crate) struct LinkOptions {
@@ -92,7 +95,9 @@ pub(crate) async fn connect(
 fn spec_of(address: &str, info: &WorkerInfo) -> WorkerSpec {
     let name = if info.name.is_empty() { address.to_string() } else { info.name.clone() };
     let weight = if info.weight.is_finite() && info.weight > 0.0 { info.weight } else { 1.0 };
-    WorkerSpec { name, cores: info.cores.max(1), weight }
+    // A worker's word on its size is capped: a bogus core count must not
+    // make the coordinator think the whole cluster is idle.
+    WorkerSpec { name, cores: info.cores.clamp(1, MAX_CORES), weight }
 }
 
 impl Session {

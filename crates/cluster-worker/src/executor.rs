@@ -126,6 +126,13 @@ impl Executor {
         self.take(session, None)
     }
 
+    /// Asks every running task to stop (the worker is shutting down); each
+    /// still reports, with ERROR_CODE_CANCELLED, and the coordinator runs it
+    /// again elsewhere.
+    pub(crate) fn stop_running(&self) {
+        self.lock().running.values().for_each(CancelToken::cancel);
+    }
+
     /// Tasks queued or running.
     pub(crate) fn busy(&self) -> usize {
         let state = self.lock();

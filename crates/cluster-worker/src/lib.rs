@@ -21,6 +21,9 @@ use cluster_tasks::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Longest a shutdown waits for stopped tasks to report.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
 /// Version of this worker, reported to coordinators.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -142,10 +145,16 @@ impl RunningWorker {
         left
     }
 
-    /// Ends every session and stops serving; waits for the server to end.
+    /// Ends every session and stops serving. Running tasks are asked to
+    /// stop and report (their coordinator runs them again elsewhere); the
+    /// wait for them is bounded, so a task that ignores its cancellation
+    /// cannot hold the process (its coordinator then sees the session drop).
     pub async fn shutdown(mut self) {
         let _ = self.phase.send(session::Phase::Closing);
-        self.server.stop().await;
+        self.executor.stop_running();
+        if tokio::time::timeout(SHUTDOWN_WAIT, self.server.stop()).await.is_err() {
+            tracing::warn!("tasks did not stop within {SHUTDOWN_WAIT:?}; closing anyway");
+        }
     }
 
     /// Waits until the server ends by itself (an error).

@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("SIGTERM: draining, taking no new tasks");
             let left = worker.drain(grace).await;
             if left > 0 {
-                tracing::warn!(left, "grace period over; tasks still running were abandoned");
+                tracing::warn!(left, "grace period over; tasks still running were stopped and handed back");
             } else {
                 tracing::info!("drained: every task finished and was reported");
             }

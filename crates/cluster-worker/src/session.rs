@@ -127,7 +127,10 @@ impl Session {
             }
             let msg = tokio::select! {
                 msg = incoming.message() => msg,
-                _ = self.phase.changed() => continue,
+                changed = self.phase.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => break "the worker was dropped".to_string(),
+                },
             };
             let msg = match msg {
                 Ok(Some(msg)) => msg,

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use cluster_proto::{
-    submit_response, JobAccepted, JobOptions, JobStatus, StatusResponse, Task, WorkerInfo, WorkerState,
-    WorkerStatus,
+    submit_response, ErrorCode, JobAccepted, JobOptions, JobStatus, StatusResponse, Task, WorkerInfo,
+    WorkerState, WorkerStatus,
 };
+use prost::Message;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tonic::Status;
 
@@ -228,7 +229,19 @@ impl Actor {
             }
             Command::Submit { job, tasks } => {
                 self.held += tasks.len() as u64;
-                self.core.submit(job, tasks);
+                // A task that cannot fit in an assignment message would fail
+                // every worker session it was sent on: refuse it here.
+                let limit = comm.max_message_bytes.saturating_sub(1024);
+                let (fits, too_large): (Vec<Task>, Vec<Task>) =
+                    tasks.into_iter().partition(|task| task.encoded_len() + 64 <= limit);
+                self.core.submit(job, fits);
+                for task in too_large {
+                    let message = format!(
+                        "task of {} bytes is over the {limit}-byte limit of a message to a worker (--max-message-bytes)",
+                        task.encoded_len()
+                    );
+                    self.core.reject(job, task.id, ErrorCode::InvalidInput, message, comm);
+                }
             }
             Command::CloseInput { job } => self.core.close_input(job, comm),
             Command::CancelJob { job, reason } => {

@@ -46,6 +46,28 @@ impl Core {
         self.jobs.entry(job).or_insert_with(|| Job { name, timeout_ms, ..Job::default() });
     }
 
+    /// A task refused before it was queued (too large to hand to any
+    /// worker, say): it counts as submitted and fails at once.
+    pub fn reject(
+        &mut self,
+        job_id: JobId,
+        task_id: u64,
+        code: ErrorCode,
+        message: String,
+        comm: &mut impl Comm,
+    ) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        job.submitted += 1;
+        job.remaining += 1;
+        let error = TaskError { code: code as i32, message };
+        let result = TaskResult {
+            id: task_id,
+            outcome: Some(task_result::Outcome::Error(error)),
+            ..TaskResult::default()
+        };
+        self.record(job_id, result, comm);
+    }
+
     /// The client sent all of the job's tasks.
     pub fn close_input(&mut self, job: JobId, comm: &mut impl Comm) {
         if let Some(entry) = self.jobs.get_mut(&job) {

@@ -280,22 +280,28 @@ impl Core {
             self.tasks.remove(key); // its job was cancelled
             return;
         };
-        let timed_out = matches!(&result.outcome,
-            Some(task_result::Outcome::Error(e)) if e.code == ErrorCode::TimedOut as i32);
-        if timed_out {
+        let code = match &result.outcome {
+            Some(task_result::Outcome::Error(e)) => ErrorCode::try_from(e.code).ok(),
+            _ => None,
+        };
+        // Timed out, or stopped by its worker while that worker shut down
+        // (its job still wants it): the attempt is spent, the task goes on.
+        if let Some(code @ (ErrorCode::TimedOut | ErrorCode::Cancelled)) = code {
             entry.attempts += 1;
             entry.tried_on.push(name);
             if entry.attempts < self.config.max_attempts {
                 self.requeue_front(vec![key]);
-            } else {
-                let message = format!(
-                    "timed out after {} ms on each of {} attempts (on {})",
-                    job.timeout_ms.unwrap_or_default(),
-                    entry.attempts,
-                    entry.tried_on.join(", ")
-                );
-                self.fail(key, ErrorCode::TimedOut, message, comm);
+                return;
             }
+            let (code, message) = if code == ErrorCode::TimedOut {
+                let timeout = job.timeout_ms.unwrap_or_default();
+                (code, format!("timed out after {timeout} ms on each of {} attempts", entry.attempts))
+            } else {
+                let message = format!("task was running on a worker that was lost {} times", entry.attempts);
+                (ErrorCode::WorkerLost, message)
+            };
+            let message = format!("{message} (on {})", entry.tried_on.join(", "));
+            self.fail(key, code, message, comm);
             return;
         }
         if let Some(w) = self.workers.get_mut(&worker_id) {
@@ -331,10 +337,15 @@ impl Core {
         let Some(request) = worker.pending_revokes.pop_front() else { return };
         let returned: HashSet<_> = returned.iter().copied().collect();
         let mut requeue = Vec::new();
-        for key in request {
+        for (key, asked_seq) in request {
             let Some(entry) = self.tasks.get_mut(key) else { continue };
             match entry.state {
-                TaskState::Assigned { worker, seq, revoking: true } if worker == worker_id => {
+                // The same assignment the request was about: a task that
+                // timed out and came back to this worker has a new seq, and
+                // an answer to an older request must not touch it.
+                TaskState::Assigned { worker, seq, revoking: true }
+                    if worker == worker_id && seq == asked_seq =>
+                {
                     if returned.contains(&key) {
                         if self.unassign(worker_id, key) {
                             requeue.push(key);
@@ -408,11 +419,11 @@ impl Core {
                 continue;
             }
             let Some(slot) = self.load.first() else { break };
+            let worker_id = slot.worker();
+            let Some(worker) = self.workers.get_mut(&worker_id) else { break };
             let timeout_ms = self.jobs.get(&entry.job).and_then(|job| job.timeout_ms);
             self.queue.pop_front();
             self.queued -= 1;
-            let worker_id = slot.worker();
-            let Some(worker) = self.workers.get_mut(&worker_id) else { break };
             self.tick += 1;
             let seq = self.tick;
             worker.assigned.push(seq, key);
@@ -437,28 +448,25 @@ impl Core {
             let want = (self.idle_cores - self.revoking).min(u64::from(prefetched)) as usize;
             let Some(worker) = self.workers.get_mut(&victim) else { return };
             // The newest assignments are the ones furthest from starting.
-            let keys: Vec<TaskKey> = worker
-                .assigned
-                .keys()
-                .rev()
-                .filter(|key| {
-                    matches!(self.tasks.get(*key), Some(e) if matches!(e.state, TaskState::Assigned { revoking: false, .. }))
-                })
-                .take(want)
-                .collect();
-            if keys.is_empty() {
-                return;
-            }
-            for key in &keys {
-                if let Some(entry) = self.tasks.get_mut(*key) {
-                    if let TaskState::Assigned { worker, seq, .. } = entry.state {
+            let mut asked = Vec::new();
+            for key in worker.assigned.keys().rev() {
+                if asked.len() == want {
+                    break;
+                }
+                if let Some(entry) = self.tasks.get_mut(key) {
+                    if let TaskState::Assigned { worker, seq, revoking: false } = entry.state {
                         entry.state = TaskState::Assigned { worker, seq, revoking: true };
+                        asked.push((key, seq));
                     }
                 }
             }
-            worker.revoking += keys.len() as u32;
-            self.revoking += keys.len() as u64;
-            worker.pending_revokes.push_back(keys.clone());
+            if asked.is_empty() {
+                return;
+            }
+            worker.revoking += asked.len() as u32;
+            self.revoking += asked.len() as u64;
+            let keys = asked.iter().map(|&(key, _)| key).collect();
+            worker.pending_revokes.push_back(asked);
             comm.revoke(victim, keys);
             self.reindex(victim);
         }

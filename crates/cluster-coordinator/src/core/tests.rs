@@ -403,3 +403,33 @@ fn summary_keeps_the_share_of_a_worker_that_left() {
     let shares: Vec<_> = summary.workers.iter().map(|s| (s.worker.as_str(), s.jobs)).collect();
     assert_eq!(shares, vec![("a", 1), ("b", 2)]);
 }
+
+#[test]
+fn an_old_revoke_answer_does_not_touch_a_reassigned_task() {
+    let mut core =
+        Core::new(CoreConfig { prefetch_per_core: 2, max_attempts: 3, default_timeout_ms: Some(10) });
+    let mut comm = TestComm::default();
+    const C: WorkerId = WorkerId(3);
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB, "r".into(), None);
+    core.submit(JOB, (0..2).map(noop));
+    core.schedule(&mut comm);
+    let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
+    let k1 = keys[1];
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.revokes.pop_front(), Some((A, vec![k1]))); // request R1
+                                                               // K1 had started on A and times out before A answers R1.
+    core.remove_worker(B, &mut comm);
+    core.complete(A, k1, error(ErrorCode::TimedOut), &mut comm);
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), vec![(A, k1)], "back on A, the only worker");
+    core.add_worker(C, spec("c", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.revokes.pop_front(), Some((A, vec![k1]))); // request R2
+    core.revoked(A, &[]); // answer to R1: it had started (the old assignment)
+    core.revoked(A, &[k1]); // answer to R2: handed back
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), vec![(C, k1)]);
+    assert!(comm.revokes.is_empty());
+}

@@ -40,7 +40,8 @@ pub(super) struct Worker {
     /// Of those, how many are being asked back.
     pub(super) revoking: u32,
     /// Revoke requests sent and not answered, oldest first.
-    pub(super) pending_revokes: VecDeque<Vec<TaskKey>>,
+    /// Each with the assignment sequence number of every task it asked for.
+    pub(super) pending_revokes: VecDeque<Vec<(TaskKey, u64)>>,
     pub(super) completed: u64,
     pub(super) last_assigned: u64,
     /// Shutting down: it gets no new tasks and hands back unstarted ones.
@@ -83,7 +84,7 @@ impl Worker {
         match self.job_shares.iter_mut().find(|(j, _, _)| *j == job) {
             Some((_, jobs, busy)) => {
                 *jobs += 1;
-                *busy += run_micros;
+                *busy = busy.saturating_add(run_micros);
                 false
             }
             None => {
