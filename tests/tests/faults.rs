@@ -177,7 +177,11 @@ async fn sigterm_on_the_coordinator_tells_clients_and_exits_cleanly() {
 
 #[tokio::test]
 async fn drain_grace_over_hands_running_tasks_back_to_run_elsewhere() {
-    let leaving = Proc::worker(&["--cpus", "1", "--drain-grace-ms", "200"]);
+    let leaving = Proc::start_with_env(
+        "cluster-worker",
+        &["--listen", "127.0.0.1:0", "--cpus", "1", "--drain-grace-ms", "200"],
+        &[("RUST_LOG", "debug")],
+    );
     let staying = Proc::worker(&["--cpus", "1"]);
     let coordinator = Proc::coordinator(&["--worker", &leaving.addr, "--worker", &staying.addr]);
     let url = coordinator.url();
@@ -188,6 +192,7 @@ async fn drain_grace_over_hands_running_tasks_back_to_run_elsewhere() {
         client.run("grace", (0..2).map(|i| tasks::spin(i, 2_000)), |r| results.push(r)).await.map(|_| results)
     });
     wait_status(&url, "a task on each worker", |s| s.workers.iter().all(|w| w.in_flight == 1)).await;
+    leaving.wait_log("task started"); // running there, not just sent
     leaving.signal(SIGTERM);
     let mut leaving = leaving;
     assert_eq!(leaving.wait_exit(), Some(0), "{}", leaving.log());

@@ -179,6 +179,7 @@ fn run_slot(shared: &Shared) {
             state.running.insert((job.session, job.key), token.clone());
             (job, token)
         };
+        tracing::debug!(key = job.key, kind = %job.task.kind, "task started");
         let mut result = run_task(&shared.registry, &job, &token);
         let size = result.encoded_len();
         if size > shared.max_result_bytes {
