@@ -11,6 +11,18 @@ use std::time::{Duration, Instant};
 use cluster_client::Client;
 use cluster_proto::{StatusResponse, WorkerState};
 
+/// A command for a workspace binary that inherits none of the developer's
+/// `CLUSTER_*` variables (a secret in the shell must not change a test).
+fn command(name: &str) -> Command {
+    let mut command = Command::new(bin(name));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CLUSTER_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -63,7 +75,7 @@ impl Proc {
 
     /// As `start`, with extra environment variables.
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut child = Command::new(bin(name))
+        let mut child = command(name)
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -186,13 +198,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Starts a binary expected to fail at start-up; returns its exit code and
 /// stderr.
 pub fn run_to_exit(name: &str, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(bin(name)).args(args).env_remove("CLUSTER_SECRET").output().expect("run");
+    let out = command(name).args(args).output().expect("run");
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Starts `cluster-submit` without waiting for it.
 pub fn spawn_submit(args: &[&str]) -> Child {
-    Command::new(bin("cluster-submit"))
+    command("cluster-submit")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -216,7 +228,7 @@ pub fn submit(args: &[&str]) -> Output {
 
 /// As `submit`, with extra environment variables.
 pub fn submit_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(bin("cluster-submit"))
+    let mut child = command("cluster-submit")
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

@@ -62,7 +62,7 @@ enum Command {
         #[command(flatten)]
         to: Connection,
         /// The job's id.
-        #[arg(long)]
+        #[arg(long, env = "CLUSTER_JOB")]
         job: u64,
     },
     /// Show a running cluster's workers and jobs.
@@ -70,7 +70,7 @@ enum Command {
         #[command(flatten)]
         to: Connection,
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, env = "CLUSTER_JSON")]
         json: bool,
     },
 }
@@ -115,7 +115,7 @@ struct Target {
     #[arg(long, env = "CLUSTER_TIMEOUT_MS")]
     timeout_ms: Option<u64>,
     /// Print one JSON object per line instead of text.
-    #[arg(long)]
+    #[arg(long, env = "CLUSTER_JSON")]
     json: bool,
     #[command(flatten)]
     secret: SecretArgs,
