@@ -94,3 +94,47 @@ pub fn init_logging(default: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
+
+/// All of a server node's security flags: its secret, the TLS it serves
+/// with, and the TLS of the connections it opens.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NodeSecurityArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub server_tls: ServerTlsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client_tls: ClientTlsArgs,
+}
+
+impl NodeSecurityArgs {
+    /// The settings the flags describe (reads the secret file).
+    pub fn load(&self) -> Result<crate::Security, AuthError> {
+        Ok(crate::Security {
+            secret: self.secret.load()?,
+            server_tls: self.server_tls.tls(),
+            client_tls: self.client_tls.tls(),
+        })
+    }
+}
+
+/// A client's security flags: the secret and the TLS it dials with.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClientSecurityArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: ClientTlsArgs,
+}
+
+impl ClientSecurityArgs {
+    /// The settings the flags describe (reads the secret file).
+    pub fn load(&self) -> Result<crate::Security, AuthError> {
+        Ok(crate::Security { secret: self.secret.load()?, server_tls: None, client_tls: self.tls.tls() })
+    }
+}

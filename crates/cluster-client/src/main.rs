@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use cluster_auth::cli::{ClientTlsArgs, SecretArgs};
-use cluster_auth::Security;
+use cluster_auth::cli::ClientSecurityArgs;
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
 use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
@@ -82,18 +81,12 @@ struct Connection {
     #[arg(long, env = "CLUSTER_COORDINATOR")]
     coordinator: String,
     #[command(flatten)]
-    secret: SecretArgs,
-    #[command(flatten)]
-    tls: ClientTlsArgs,
-}
-
-fn security(secret: &SecretArgs, tls: &ClientTlsArgs) -> anyhow::Result<Security> {
-    Ok(Security { secret: secret.load()?, server_tls: None, client_tls: tls.tls() })
+    security: ClientSecurityArgs,
 }
 
 impl Connection {
     async fn connect(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect_with(&self.coordinator, &security(&self.secret, &self.tls)?).await?)
+        Ok(Client::connect_with(&self.coordinator, &self.security.load()?).await?)
     }
 }
 
@@ -117,11 +110,9 @@ struct Target {
     /// Print one JSON object per line instead of text.
     #[arg(long, env = "CLUSTER_JSON")]
     json: bool,
+    /// Secret and TLS for reaching the coordinator or the --workers.
     #[command(flatten)]
-    secret: SecretArgs,
-    /// TLS for reaching the coordinator or the --workers.
-    #[command(flatten)]
-    tls: ClientTlsArgs,
+    security: ClientSecurityArgs,
 }
 
 fn main() -> ExitCode {
@@ -184,7 +175,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
     };
     let started = Instant::now();
-    let security = security(&target.secret, &target.tls)?;
+    let security = target.security.load()?;
     let (mut client, embedded) = match &target.coordinator {
         Some(url) => (Client::connect_with(url, &security).await?, None),
         None => {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_auth::cli::{ClientTlsArgs, SecretArgs, ServerTlsArgs};
-use cluster_coordinator::{CoordinatorConfig, CoreConfig, Security};
+use cluster_auth::cli::NodeSecurityArgs;
+use cluster_coordinator::{CoordinatorConfig, CoreConfig};
 
 /// The cluster coordinator: takes jobs from clients and spreads their tasks
 /// over the workers by weighted least-loaded dispatch.
@@ -43,23 +43,14 @@ struct Args {
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     #[command(flatten)]
-    secret: SecretArgs,
-    #[command(flatten)]
-    server_tls: ServerTlsArgs,
-    /// TLS for dialing workers.
-    #[command(flatten)]
-    client_tls: ClientTlsArgs,
+    security: NodeSecurityArgs,
 }
 
 impl TryFrom<Args> for CoordinatorConfig {
     type Error = anyhow::Error;
 
     fn try_from(args: Args) -> anyhow::Result<Self> {
-        let security = Security {
-            secret: args.secret.load()?,
-            server_tls: args.server_tls.tls(),
-            client_tls: args.client_tls.tls(),
-        };
+        let security = args.security.load()?;
         Ok(CoordinatorConfig {
             workers: args.workers,
             core: CoreConfig {
@@ -71,7 +62,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             max_queued: args.max_queued as usize,
             max_message_bytes: args.max_message_bytes,
             security,
-            insecure: args.server_tls.insecure,
+            insecure: args.security.server_tls.insecure,
             ..CoordinatorConfig::new(args.listen)
         })
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_auth::cli::{ClientTlsArgs, SecretArgs, ServerTlsArgs};
-use cluster_worker::{available_cores, Security, WorkerConfig};
+use cluster_auth::cli::NodeSecurityArgs;
+use cluster_worker::{available_cores, WorkerConfig};
 
 /// A cluster worker node: runs the tasks a coordinator sends on exactly
 /// `--cpus` threads.
@@ -44,12 +44,7 @@ struct Args {
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_worker::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     #[command(flatten)]
-    secret: SecretArgs,
-    #[command(flatten)]
-    server_tls: ServerTlsArgs,
-    /// TLS for registering with the coordinator.
-    #[command(flatten)]
-    client_tls: ClientTlsArgs,
+    security: NodeSecurityArgs,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -63,11 +58,7 @@ impl TryFrom<Args> for WorkerConfig {
     type Error = anyhow::Error;
 
     fn try_from(args: Args) -> anyhow::Result<Self> {
-        let security = Security {
-            secret: args.secret.load()?,
-            server_tls: args.server_tls.tls(),
-            client_tls: args.client_tls.tls(),
-        };
+        let security = args.security.load()?;
         Ok(WorkerConfig {
             cores: args.cpus.unwrap_or_else(available_cores),
             weight: args.weight,
@@ -77,7 +68,7 @@ impl TryFrom<Args> for WorkerConfig {
             heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
             max_message_bytes: args.max_message_bytes,
             security,
-            insecure: args.server_tls.insecure,
+            insecure: args.security.server_tls.insecure,
             ..WorkerConfig::new(args.listen)
         })
     }
