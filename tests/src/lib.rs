@@ -202,13 +202,14 @@ pub fn run_to_exit(name: &str, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// Starts `cluster-submit` without waiting for it.
+/// Starts `cluster-submit` without waiting for it (its output is dropped,
+/// so a full pipe can never block it).
 pub fn spawn_submit(args: &[&str]) -> Child {
     command("cluster-submit")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start cluster-submit")
 }
