@@ -109,7 +109,12 @@ impl Security {
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(connect_timeout)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A peer that stops answering (frozen, or cut off) is noticed
+            // within about 30 s even while a call waits for a long result.
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .keep_alive_while_idle(true);
         match &self.client_tls {
             Some(tls) => endpoint = tls.apply(endpoint)?,
             None if url.starts_with("https://") => {

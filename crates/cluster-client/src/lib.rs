@@ -35,6 +35,10 @@ pub enum ClientError {
     /// The result stream ended before the job did.
     #[error("the coordinator closed the result stream before the job finished")]
     Incomplete,
+    /// The connection broke while the job ran (the coordinator died, froze
+    /// past the keep-alive, or the network failed).
+    #[error("lost the connection to the coordinator while the job ran: {0}")]
+    ConnectionLost(String),
 }
 
 impl From<tonic::Status> for ClientError {
@@ -114,6 +118,11 @@ impl Client {
                     None => {}
                 },
                 Ok(None) => break Err(ClientError::Incomplete),
+                // A transport failure surfaces as UNKNOWN; statuses the
+                // coordinator sends itself keep their code and message.
+                Err(status) if status.code() == tonic::Code::Unknown => {
+                    break Err(ClientError::ConnectionLost(status.message().to_string()))
+                }
                 Err(status) => break Err(status.into()),
             }
         };
