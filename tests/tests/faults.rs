@@ -3,12 +3,14 @@
 
 use std::time::Instant;
 
-use cluster_client::{tasks, Client};
+use cluster_client::{tasks, Client, ClientError};
 use cluster_proto::task_result;
+use cluster_proto::TaskResult;
 use cluster_tests::{
     active_workers, json_lines, signal_child, spawn_submit, stderr, stdout, submit, wait_status, Proc,
     DEADLINE,
 };
+use tokio::task::JoinHandle;
 
 const SIGKILL: i32 = 9;
 const SIGINT: i32 = 2;
@@ -133,15 +135,8 @@ async fn cancel_by_job_id_from_another_client() {
 #[tokio::test]
 async fn sigterm_on_a_busy_worker_finishes_and_delivers_its_tasks() {
     let leaving = Proc::worker(&["--cpus", "1"]);
-    let staying = Proc::worker(&["--cpus", "1"]);
-    let coordinator = Proc::coordinator(&["--worker", &leaving.addr, "--worker", &staying.addr]);
+    let (_staying, coordinator, run) = spin_over_two(&leaving, 20, 300).await;
     let url = coordinator.url();
-    wait_status(&url, "both workers", |s| active_workers(s) == 2).await;
-    let mut client = Client::connect(&url).await.unwrap();
-    let run = tokio::spawn(async move {
-        let mut results = Vec::new();
-        client.run("drain", (0..20).map(|i| tasks::spin(i, 300)), |r| results.push(r)).await.map(|_| results)
-    });
     wait_status(&url, "work on the leaving worker", |s| {
         s.workers.iter().any(|w| w.address == leaving.addr && w.in_flight > 0 && w.completed >= 1)
     })
@@ -182,15 +177,8 @@ async fn drain_grace_over_hands_running_tasks_back_to_run_elsewhere() {
         &["--listen", "127.0.0.1:0", "--cpus", "1", "--drain-grace-ms", "200"],
         &[("RUST_LOG", "debug")],
     );
-    let staying = Proc::worker(&["--cpus", "1"]);
-    let coordinator = Proc::coordinator(&["--worker", &leaving.addr, "--worker", &staying.addr]);
+    let (staying, coordinator, run) = spin_over_two(&leaving, 2, 2_000).await;
     let url = coordinator.url();
-    wait_status(&url, "both workers", |s| active_workers(s) == 2).await;
-    let mut client = Client::connect(&url).await.unwrap();
-    let run = tokio::spawn(async move {
-        let mut results = Vec::new();
-        client.run("grace", (0..2).map(|i| tasks::spin(i, 2_000)), |r| results.push(r)).await.map(|_| results)
-    });
     wait_status(&url, "a task on each worker", |s| s.workers.iter().all(|w| w.in_flight == 1)).await;
     leaving.wait_log("task started"); // running there, not just sent
     leaving.signal(SIGTERM);
@@ -205,4 +193,26 @@ async fn drain_grace_over_hands_running_tasks_back_to_run_elsewhere() {
     );
     assert!(results.iter().all(|r| r.worker == staying.addr), "{results:?}");
     assert_eq!(results.iter().map(|r| r.attempts).max(), Some(2), "the stopped task ran again");
+}
+
+/// A coordinator over `leaving` and a fresh one-core worker (returned first),
+/// running `count` spin tasks of `ms` in the background.
+async fn spin_over_two(
+    leaving: &Proc,
+    count: u64,
+    ms: u64,
+) -> (Proc, Proc, JoinHandle<Result<Vec<TaskResult>, ClientError>>) {
+    let staying = Proc::worker(&["--cpus", "1"]);
+    let coordinator = Proc::coordinator(&["--worker", &leaving.addr, "--worker", &staying.addr]);
+    let url = coordinator.url();
+    wait_status(&url, "both workers", |s| active_workers(s) == 2).await;
+    let mut client = Client::connect(&url).await.unwrap();
+    let run = tokio::spawn(async move {
+        let mut results = Vec::new();
+        client
+            .run("spin", (0..count).map(move |i| tasks::spin(i, ms)), |r| results.push(r))
+            .await
+            .map(|_| results)
+    });
+    (staying, coordinator, run)
 }

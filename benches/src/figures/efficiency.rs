@@ -8,7 +8,7 @@ use cluster_client::tasks::spin;
 use cluster_proto::task_output::Value;
 use serde_json::json;
 
-use super::{check_results, deadline, Figure, Plan, Row};
+use super::{check_results, deadline, spread, Figure, Plan, Row};
 use crate::procs::Cluster;
 
 const TARGET: f64 = 0.97;
@@ -35,16 +35,12 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     })?;
     let ideal = (n * ms) as f64 / 1000.0 / CORES as f64;
     let efficiency = ideal / makespan;
-    let split: Vec<String> = summary.workers.iter().map(|w| w.jobs.to_string()).collect();
-    let busy: Vec<String> =
-        summary.workers.iter().map(|w| format!("{:.3}", w.busy_micros as f64 / 1e6)).collect();
     let row = Row::new("efficiency", format!("{efficiency:.3}"))
         .target(format!(">= {TARGET}"), efficiency >= TARGET)
         .detail(format!(
             "{n} spin tasks of {ms} ms on 2 workers x 1 cpu: ideal {ideal:.3} s / makespan {makespan:.3} s \
-             (split {}; busy {} s)",
-            split.join(" / "),
-            busy.join(" / ")
+             ({})",
+            spread(&summary)
         ));
     Ok(Figure {
         rows: vec![row],

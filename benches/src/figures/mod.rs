@@ -128,6 +128,14 @@ pub(crate) async fn deadline<T>(limit: Duration, what: &str, future: impl Future
 }
 
 /// `1234567` as `1,234,567`.
+/// How a job's tasks and busy time were spread: "split 8 / 8; busy 0.199 / 0.201 s".
+pub(crate) fn spread(summary: &cluster_proto::JobSummary) -> String {
+    let split: Vec<String> = summary.workers.iter().map(|w| w.jobs.to_string()).collect();
+    let busy: Vec<String> =
+        summary.workers.iter().map(|w| format!("{:.3}", w.busy_micros as f64 / 1e6)).collect();
+    format!("split {}; busy {} s", split.join(" / "), busy.join(" / "))
+}
+
 pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();

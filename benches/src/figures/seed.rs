@@ -9,7 +9,7 @@ use cluster_client::tasks::sum_primes;
 use cluster_proto::task_output::Value;
 use serde_json::json;
 
-use super::{check_results, deadline, Figure, Plan, Row};
+use super::{check_results, deadline, spread, Figure, Plan, Row};
 use crate::procs::Cluster;
 
 const TARGET: f64 = 1.9;
@@ -49,16 +49,12 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         }
     })?;
     let speedup = serial / parallel;
-    let split: Vec<String> = summary.workers.iter().map(|w| w.jobs.to_string()).collect();
-    let busy: Vec<String> =
-        summary.workers.iter().map(|w| format!("{:.3}", w.busy_micros as f64 / 1e6)).collect();
     let row = Row::new("seed speed-up", format!("{speedup:.2}x"))
         .target(format!(">= {TARGET}x"), speedup >= TARGET)
         .detail(format!(
             "16 sum-primes (500000..500700, each twice): serial in-process {serial:.3} s / \
-             cluster 2 workers x 1 cpu {parallel:.3} s (split {}; busy {} s); sums match",
-            split.join(" / "),
-            busy.join(" / ")
+             cluster 2 workers x 1 cpu {parallel:.3} s ({}); sums match",
+            spread(&summary)
         ));
     Ok(Figure {
         rows: vec![row],

@@ -101,28 +101,31 @@ impl Security {
         format!("{scheme}://{address}")
     }
 
-    /// Dials `url` (a URL, or `host:port` which gets the right scheme) with
-    /// TCP_NODELAY, the client TLS settings, and the secret on every call.
-    pub async fn connect(&self, url: &str, connect_timeout: Duration) -> Result<AuthChannel, DialError> {
+    /// The endpoint for `url` (a URL, or `host:port`, which gets `https`
+    /// when this process dials with TLS): TCP_NODELAY, a connect deadline,
+    /// HTTP/2 keep-alive so a peer that stops answering is noticed within
+    /// about 30 s, and TLS for `https` URLs. An explicit `http://` dials in
+    /// plaintext even when TLS is configured (the embedded local worker).
+    pub fn endpoint(&self, url: &str, connect_timeout: Duration) -> Result<Endpoint, DialError> {
         let url = if url.contains("://") { url.to_string() } else { self.url_for(url) };
         let bad = |reason: String| DialError::BadAddress { address: url.clone(), reason };
-        let mut endpoint = Endpoint::from_shared(url.clone())
+        let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
-            // A peer that stops answering (frozen, or cut off) is noticed
-            // within about 30 s even while a call waits for a long result.
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(20))
             .keep_alive_while_idle(true);
-        match &self.client_tls {
-            Some(tls) => endpoint = tls.apply(endpoint)?,
-            None if url.starts_with("https://") => {
-                return Err(bad("an https:// address needs the CA to trust: give --tls-ca".into()))
-            }
-            None => {}
+        match (&self.client_tls, url.starts_with("https://")) {
+            (Some(tls), true) => Ok(tls.apply(endpoint)?),
+            (None, true) => Err(bad("an https:// address needs the CA to trust: give --tls-ca".into())),
+            (_, false) => Ok(endpoint),
         }
-        self.connect_endpoint(endpoint).await
+    }
+
+    /// Dials `url` (see [`Security::endpoint`]) with the secret on every call.
+    pub async fn connect(&self, url: &str, connect_timeout: Duration) -> Result<AuthChannel, DialError> {
+        self.connect_endpoint(self.endpoint(url, connect_timeout)?).await
     }
 
     /// Dials a prepared endpoint (its TLS already set) and adds the secret.

@@ -10,7 +10,6 @@ use cluster_proto::worker_service_client::WorkerServiceClient;
 use cluster_proto::{worker_message, CoordinatorMessage, WorkerInfo, WorkerMessage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Endpoint;
 use tonic::Streaming;
 
 use crate::actor::{ActorHandle, Command};
@@ -52,19 +51,13 @@ pub(crate) async fn connect(
     ids: &Arc<AtomicU64>,
 ) -> Result<Session, String> {
     let security = &options.security;
-    // A worker listed with a scheme keeps it: `http://` dials it in
-    // plaintext even when this coordinator dials the others with TLS.
-    let url = if address.contains("://") { address.to_string() } else { security.url_for(address) };
-    let mut endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("`{address}` is not a host:port address: {e}"))?
-        .connect_timeout(options.connect_timeout)
-        .tcp_nodelay(true)
+    // Keep-alive at the heartbeat timeout: a dead connection is found as
+    // soon as a silent worker would be.
+    let endpoint = security
+        .endpoint(address, options.connect_timeout)
+        .map_err(|e| e.to_string())?
         .http2_keep_alive_interval(options.heartbeat_timeout)
-        .keep_alive_timeout(options.heartbeat_timeout)
-        .keep_alive_while_idle(true);
-    if let (Some(tls), true) = (&security.client_tls, url.starts_with("https://")) {
-        endpoint = tls.apply(endpoint).map_err(|e| e.to_string())?;
-    }
+        .keep_alive_timeout(options.heartbeat_timeout);
     let opened = tokio::time::timeout(options.connect_timeout, async {
         let channel = security.connect_endpoint(endpoint).await.map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::unbounded_channel::<CoordinatorMessage>();
