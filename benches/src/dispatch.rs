@@ -14,8 +14,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use cluster_coordinator::core::{Comm, Core, CoreConfig, JobId, TaskKey, WorkerId, WorkerSpec};
-use cluster_proto::{task_output, task_result, JobSummary, NoopOutput, Task, TaskOutput, TaskResult};
+use bytes::Bytes;
+use cluster_coordinator::sched::{
+    Comm, Core, CoreConfig, Finished, JobId, JobSpec, JobSummary, NewTask, Outcome, TaskKey, TaskReport,
+    WorkerDesc, WorkerId,
+};
+use prost::Message;
 
 /// A [`Comm`] that records what the core asked for.
 #[derive(Debug, Default)]
@@ -35,7 +39,7 @@ pub struct Recorder {
 }
 
 impl Comm for Recorder {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: Task, _timeout_ms: Option<u64>) {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _payload: &Bytes, _timeout_ms: Option<u64>) {
         self.assigned.push_back((worker, key));
     }
 
@@ -47,9 +51,9 @@ impl Comm for Recorder {
         self.revokes += keys.len() as u64;
     }
 
-    fn deliver(&mut self, _job: JobId, result: TaskResult) {
+    fn deliver(&mut self, _job: JobId, report: TaskReport) {
         self.delivered += 1;
-        if matches!(result.outcome, Some(task_result::Outcome::Output(_))) {
+        if report.outcome.is_output() {
             self.succeeded += 1;
         }
     }
@@ -79,6 +83,8 @@ pub struct DispatchBench {
     next_id: u64,
     /// Tasks in flight once the pipelines settled.
     steady: usize,
+    /// A noop task's payload, shared by every task as a submission's would be.
+    payload: Bytes,
 }
 
 impl DispatchBench {
@@ -87,11 +93,11 @@ impl DispatchBench {
     pub fn new(workers: usize, queued: u64) -> Self {
         let mut core = Core::new(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() });
         for i in 0..workers {
-            let spec = WorkerSpec { name: format!("w{i}"), cores: 1, weight: 1.0 };
-            core.add_worker(WorkerId(i as u64 + 1), spec);
+            core.add_worker(WorkerId(i as u64 + 1), WorkerDesc::new(&format!("w{i}"), 1));
         }
-        core.open_job(JOB, "dispatch".into(), None);
-        let mut bench = Self { core, comm: Recorder::default(), workers, next_id: 0, steady: 0 };
+        core.open_job(JOB, JobSpec { name: "dispatch".into(), timeout_ms: None });
+        let payload = Bytes::from(cluster_client::tasks::noop(0).encode_to_vec());
+        let mut bench = Self { core, comm: Recorder::default(), workers, next_id: 0, steady: 0, payload };
         bench.top_up(workers as u64);
         bench.core.schedule(&mut bench.comm);
         // Every worker reports one result, so its pipeline depth settles.
@@ -111,7 +117,8 @@ impl DispatchBench {
         let missing = tasks.saturating_sub(self.core.queued());
         let first = self.next_id;
         self.next_id += missing;
-        self.core.submit(JOB, (first..self.next_id).map(cluster_client::tasks::noop));
+        let payload = &self.payload;
+        self.core.submit(JOB, (first..self.next_id).map(|id| NewTask { id, payload: payload.clone() }));
     }
 
     /// Workers in the core.
@@ -200,17 +207,12 @@ impl DispatchBench {
 }
 
 /// A successful `noop` result as a worker reports it.
-pub fn noop_result() -> TaskResult {
-    TaskResult {
-        id: 0,
-        outcome: Some(task_result::Outcome::Output(TaskOutput {
-            value: Some(task_output::Value::Noop(NoopOutput {})),
-        })),
-        worker: String::new(),
-        run_micros: RUN_MICROS,
-        attempts: 1,
-    }
+pub fn noop_result() -> Finished {
+    Finished { outcome: Outcome::Output(Bytes::from_static(NOOP_OUTPUT)), run_micros: RUN_MICROS }
 }
+
+/// `TaskOutput { noop: {} }`, encoded.
+const NOOP_OUTPUT: &[u8] = &[0x1a, 0x00];
 
 #[cfg(test)]
 mod tests {

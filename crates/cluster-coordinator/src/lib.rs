@@ -2,19 +2,26 @@
 //! task runs (weighted least-loaded dispatch), drives one session per worker,
 //! and serves clients.
 //!
-//! - [`core`]: the synchronous scheduling state machine;
-//! - `actor`: the task that owns the core;
-//! - `link`: worker sessions; `service`: the gRPC services.
+//! - `sched`: the synchronous scheduling state machine, in plain Rust
+//!   types (public with the `bench` feature, for the dispatch benchmark);
+//! - `actor`: the task that owns the scheduler;
+//! - `wire`: every conversion between proto messages and scheduler types;
+//! - `link`: worker sessions; `service`: the gRPC services;
+//! - `error`: typed errors that know their gRPC code.
 #![warn(missing_docs)]
 
 mod actor;
-pub mod core;
+mod error;
 mod link;
+#[cfg(feature = "bench")]
+pub mod sched;
+#[cfg(not(feature = "bench"))]
+#[allow(unreachable_pub)]
+mod sched;
 mod service;
+mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_proto::client_service_server::ClientServiceServer;
@@ -22,7 +29,8 @@ use cluster_proto::registry_service_server::RegistryServiceServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use crate::core::CoreConfig;
+pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
+pub use crate::sched::CoreConfig;
 pub use cluster_auth::Security;
 use cluster_auth::ServerTask;
 
@@ -134,7 +142,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let max_message_bytes = config.max_message_bytes;
-    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1), max_message_bytes);
+    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1));
     let options = link::LinkOptions {
         connect_timeout: config.connect_timeout,
         heartbeat_timeout: config.heartbeat_timeout,
@@ -142,18 +150,12 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         max_message_bytes,
         security: security.clone(),
     };
-    let ids = Arc::new(AtomicU64::new(1));
     let mut links = Vec::new();
     for worker in &config.workers {
-        links.push(tokio::spawn(link::keep_static(
-            worker.clone(),
-            actor.clone(),
-            options.clone(),
-            ids.clone(),
-        )));
+        links.push(tokio::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone())));
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
-    let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options, ids };
+    let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
     let router = builder
         .add_service(
             ClientServiceServer::new(client_api)

@@ -1,23 +1,22 @@
 //! A worker link: the coordinator dials a worker, opens its session, and
-//! turns the session's messages into actor commands. Statically listed
-//! workers are redialled with backoff; self-registered ones re-register.
+//! turns the session's messages into actor calls. Statically listed workers
+//! are redialled with backoff; self-registered ones re-register.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_proto::worker_service_client::WorkerServiceClient;
-use cluster_proto::{worker_message, CoordinatorMessage, WorkerInfo, WorkerMessage};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::Streaming;
 
-use crate::actor::{ActorHandle, Command};
-use crate::core::{WorkerId, WorkerSpec};
+use crate::actor::{ActorHandle, ToWorker};
+use crate::error::{LinkError, SessionEnd};
+use crate::sched::{TaskKey, WorkerId};
+use crate::wire::{self, from_worker, FromWorkerMessage, ToWorkerMessage};
 use cluster_auth::Security;
 
-/// Most cores one worker is believed to have.
-const MAX_CORES: u32 = 4096;
+const SESSION_PATH: &str = "/cluster.v1.WorkerService/Session";
 
 /// Deadlines of a link.
 #[derive(Debug, Clone)]
@@ -28,17 +27,16 @@ pub(crate) struct LinkOptions {
     pub(crate) heartbeat_timeout: Duration,
     /// Longest wait between redials of a static worker.
     pub(crate) max_backoff: Duration,
-    /// Largest message accepted from a worker.
+    /// Largest message accepted from or sent to a worker.
     pub(crate) max_message_bytes: usize,
     /// Secret and TLS for dialing workers.
     pub(crate) security: Security,
 }
 
-/// An open session, ready to be read.
-pub(crate) struct Session {
+/// An open session with a worker, ready to be read.
+pub(crate) struct WorkerLink {
     id: WorkerId,
-    address: String,
-    stream: Streaming<WorkerMessage>,
+    stream: Streaming<FromWorkerMessage>,
     pub(crate) cores: u32,
 }
 
@@ -48,109 +46,99 @@ pub(crate) async fn connect(
     address: &str,
     actor: &ActorHandle,
     options: &LinkOptions,
-    ids: &Arc<AtomicU64>,
-) -> Result<Session, String> {
+) -> Result<WorkerLink, LinkError> {
+    let timeout = options.connect_timeout;
+    let (tx, stream, hello) =
+        tokio::time::timeout(timeout, open(address, options)).await.map_err(|_| LinkError::Timeout(timeout))??;
+    let desc = wire::worker_desc(address, hello);
+    let cores = desc.cores;
+    let id = actor.worker_up(desc, tx).await.map_err(|_| LinkError::ShuttingDown)?;
+    Ok(WorkerLink { id, stream, cores })
+}
+
+type Opened = (mpsc::UnboundedSender<ToWorker>, Streaming<FromWorkerMessage>, cluster_proto::WorkerInfo);
+
+async fn open(address: &str, options: &LinkOptions) -> Result<Opened, LinkError> {
     let security = &options.security;
     // Keep-alive at the heartbeat timeout: a dead connection is found as
     // soon as a silent worker would be.
     let endpoint = security
-        .endpoint(address, options.connect_timeout)
-        .map_err(|e| e.to_string())?
+        .endpoint(address, options.connect_timeout)?
         .http2_keep_alive_interval(options.heartbeat_timeout)
         .keep_alive_timeout(options.heartbeat_timeout);
-    let opened = tokio::time::timeout(options.connect_timeout, async {
-        let channel = security.connect_endpoint(endpoint).await.map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::unbounded_channel::<CoordinatorMessage>();
-        let mut stream = WorkerServiceClient::new(channel)
-            .max_decoding_message_size(options.max_message_bytes)
-            .max_encoding_message_size(options.max_message_bytes)
-            .session(UnboundedReceiverStream::new(rx))
-            .await
-            .map_err(|s| format!("session refused: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
-        let hello = match stream.message().await {
-            Ok(Some(WorkerMessage { event: Some(worker_message::Event::Hello(info)) })) => info,
-            Ok(_) => return Err("the worker did not introduce itself".to_string()),
-            Err(s) => return Err(format!("session failed: {}", s.message())),
-        };
-        Ok((tx, stream, hello))
-    })
-    .await
-    .map_err(|_| format!("no answer within {:?}", options.connect_timeout))??;
-    let (tx, stream, info) = opened;
-    let spec = spec_of(address, &info);
-    let id = WorkerId(ids.fetch_add(1, Ordering::Relaxed));
-    let cores = spec.cores;
-    actor.send(Command::WorkerUp { id, address: address.to_string(), spec, info, tx });
-    Ok(Session { id, address: address.to_string(), stream, cores })
+    let channel = security.connect_endpoint(endpoint).await?;
+    let max = options.max_message_bytes;
+    let mut grpc =
+        tonic::client::Grpc::new(channel).max_decoding_message_size(max).max_encoding_message_size(max);
+    grpc.ready().await.map_err(|e| LinkError::Failed(e.to_string()))?;
+    let (tx, rx) = mpsc::unbounded_channel::<ToWorker>();
+    // The actor's batches become session messages here, on the connection's
+    // task, each under the worker's size limit.
+    let outbound = UnboundedReceiverStream::new(rx)
+        .flat_map(move |message| futures::stream::iter(wire::to_worker_messages(message, max)));
+    let codec = tonic_prost::ProstCodec::<ToWorkerMessage, FromWorkerMessage>::default();
+    let path = PathAndQuery::from_static(SESSION_PATH);
+    let mut stream = grpc
+        .streaming(tonic::Request::new(outbound), path, codec)
+        .await
+        .map_err(|s| LinkError::Refused { code: format!("{:?}", s.code()), message: s.message().into() })?
+        .into_inner();
+    match stream.message().await {
+        Ok(Some(FromWorkerMessage { event: Some(from_worker::Event::Hello(info)) })) => Ok((tx, stream, info)),
+        Ok(_) => Err(LinkError::NoHello),
+        Err(s) => Err(LinkError::Failed(s.message().into())),
+    }
 }
 
-fn spec_of(address: &str, info: &WorkerInfo) -> WorkerSpec {
-    let name = if info.name.is_empty() { address.to_string() } else { info.name.clone() };
-    let weight = if info.weight.is_finite() && info.weight > 0.0 { info.weight } else { 1.0 };
-    // A worker's word on its size is capped: a bogus core count must not
-    // make the coordinator think the whole cluster is idle.
-    WorkerSpec { name, cores: info.cores.clamp(1, MAX_CORES), weight }
-}
-
-impl Session {
+impl WorkerLink {
     /// Forwards the worker's messages to the actor until the session ends,
-    /// then reports the worker lost. Returns why it ended.
-    pub(crate) async fn run(mut self, actor: &ActorHandle, heartbeat_timeout: Duration) -> String {
+    /// then reports the worker lost.
+    pub(crate) async fn run(mut self, actor: &ActorHandle, heartbeat_timeout: Duration) -> SessionEnd {
         let reason = loop {
             let next = tokio::time::timeout(heartbeat_timeout, self.stream.message()).await;
-            match next {
-                Err(_) => break format!("no message or heartbeat for {heartbeat_timeout:?}"),
-                Ok(Err(status)) => break format!("stream error: {}", status.message()),
-                Ok(Ok(None)) => break "the worker closed the session".to_string(),
-                Ok(Ok(Some(msg))) => match msg.event {
-                    Some(worker_message::Event::Completions(batch)) => {
-                        actor.send(Command::Completions { worker: self.id, batch: batch.completions })
-                    }
-                    Some(worker_message::Event::Revoked(r)) => {
-                        actor.send(Command::Revoked { worker: self.id, keys: r.keys })
-                    }
-                    Some(worker_message::Event::Draining(notice)) => {
-                        actor.send(Command::Draining { worker: self.id, returned: notice.returned })
-                    }
-                    Some(worker_message::Event::Heartbeat(_))
-                    | Some(worker_message::Event::Hello(_))
-                    | None => {}
-                },
+            let message = match next {
+                Err(_) => break SessionEnd::Silent(heartbeat_timeout),
+                Ok(Err(status)) => break SessionEnd::Broken(status.message().into()),
+                Ok(Ok(None)) => break SessionEnd::Closed,
+                Ok(Ok(Some(message))) => message,
+            };
+            match message.event {
+                Some(from_worker::Event::Completions(batch)) => {
+                    actor.completions(self.id, batch.completions.into_iter().map(wire::finished).collect())
+                }
+                Some(from_worker::Event::Revoked(r)) => actor.revoked(self.id, keys(r.keys)),
+                Some(from_worker::Event::Draining(notice)) => actor.draining(self.id, keys(notice.returned)),
+                Some(from_worker::Event::Heartbeat(_)) | Some(from_worker::Event::Hello(_)) | None => {}
             }
         };
-        actor.send(Command::WorkerDown {
-            id: self.id,
-            address: self.address.clone(),
-            reason: reason.clone(),
-        });
+        actor.worker_down(self.id, reason.clone());
         reason
     }
 }
 
+fn keys(keys: Vec<u64>) -> Vec<TaskKey> {
+    keys.into_iter().map(TaskKey).collect()
+}
+
 /// Keeps a statically listed worker connected for as long as the
 /// coordinator runs, redialling with backoff.
-pub(crate) async fn keep_static(
-    address: String,
-    actor: ActorHandle,
-    options: LinkOptions,
-    ids: Arc<AtomicU64>,
-) {
+pub(crate) async fn keep_static(address: String, actor: ActorHandle, options: LinkOptions) {
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0u32;
     loop {
-        match connect(&address, &actor, &options, &ids).await {
-            Ok(session) => {
+        match connect(&address, &actor, &options).await {
+            Ok(link) => {
                 failures = 0;
                 backoff = Duration::from_millis(100);
-                session.run(&actor, options.heartbeat_timeout).await;
+                link.run(&actor, options.heartbeat_timeout).await;
             }
-            Err(reason) => {
+            Err(LinkError::ShuttingDown) => return,
+            Err(error) => {
                 if failures == 0 {
-                    tracing::warn!(worker = %address, "worker unreachable, will keep retrying: {reason}");
+                    tracing::warn!(worker = %address, "worker unreachable, will keep retrying: {error}");
                 }
                 failures += 1;
-                actor.send(Command::LinkFailed { address: address.clone(), reason });
+                actor.link_failed(address.clone(), error);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(options.max_backoff);
             }

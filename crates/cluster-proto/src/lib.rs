@@ -1,11 +1,14 @@
 //! Generated types and gRPC services of the `cluster.v1` contract
 //! (`proto/cluster/v1/*.proto`).
-#![allow(unreachable_pub, missing_docs, clippy::all)]
+#![warn(missing_docs)]
 
 /// `package cluster.v1`.
+#[allow(unreachable_pub, missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("cluster.v1");
 }
+
+pub mod batch;
 
 /// Encoded `FileDescriptorSet` of the contract, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cluster_descriptor");

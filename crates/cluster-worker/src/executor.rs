@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cluster_proto::{task_result, Completion, ErrorCode, Task, TaskResult};
+use cluster_proto::{completion, Completion, ErrorCode, Task};
 use cluster_tasks::{CancelToken, Registry};
 use prost::Message;
 use rustc_hash::FxHashMap as HashMap;
@@ -180,10 +180,10 @@ fn run_slot(shared: &Shared) {
             (job, token)
         };
         tracing::debug!(key = job.key, kind = %job.task.kind, "task started");
-        let mut result = run_task(&shared.registry, &job, &token);
-        let size = result.encoded_len();
+        let mut done = run_task(&shared.registry, &job, &token);
+        let size = done.encoded_len();
         if size > shared.max_result_bytes {
-            result.outcome = Some(error(
+            done.outcome = Some(error(
                 ErrorCode::ResultTooLarge,
                 format!(
                     "result of {size} bytes is over the {}-byte message limit (--max-message-bytes)",
@@ -193,28 +193,24 @@ fn run_slot(shared: &Shared) {
         }
         lock(shared).running.remove(&(job.session, job.key));
         // The session may be gone; then nobody wants the result.
-        let _ = job.reply.send(Completion { key: job.key, result: Some(result) });
+        let _ = job.reply.send(done);
     }
 }
 
-fn error(code: ErrorCode, message: String) -> task_result::Outcome {
-    task_result::Outcome::Error(cluster_proto::TaskError { code: code as i32, message })
+fn error(code: ErrorCode, message: String) -> completion::Outcome {
+    completion::Outcome::Error(cluster_proto::TaskError { code: code as i32, message })
 }
 
 /// A cancelled task's completion, for tasks stopped before they started.
 pub(crate) fn cancelled(job: &Job) -> Completion {
-    let result = TaskResult {
-        id: job.task.id,
-        outcome: Some(error(ErrorCode::Cancelled, "cancelled before it started".into())),
-        ..TaskResult::default()
-    };
-    Completion { key: job.key, result: Some(result) }
+    let outcome = Some(error(ErrorCode::Cancelled, "cancelled before it started".into()));
+    Completion { key: job.key, outcome, run_micros: 0 }
 }
 
 /// Runs one task, catching a panic in a task kind so it fails that task
 /// alone and the slot lives on. A task still running at its deadline is
 /// told to stop, and any result after the deadline counts as timed out.
-fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> TaskResult {
+fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> Completion {
     let task = &job.task;
     let start = Instant::now();
     let input = wire::input(task);
@@ -225,8 +221,8 @@ fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> TaskResult {
             ErrorCode::TimedOut,
             format!("ran over its timeout of {} ms", job.timeout.unwrap_or_default().as_millis()),
         ),
-        Ok(Ok(output)) => task_result::Outcome::Output(wire::output(output)),
-        Ok(Err(err)) => task_result::Outcome::Error(wire::error(err)),
+        Ok(Ok(output)) => completion::Outcome::Output(wire::output(output)),
+        Ok(Err(err)) => completion::Outcome::Error(wire::error(err)),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -236,10 +232,5 @@ fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> TaskResult {
             error(ErrorCode::TaskFailed, format!("task `{}` panicked: {what}", task.kind))
         }
     };
-    TaskResult {
-        id: task.id,
-        outcome: Some(outcome),
-        run_micros: start.elapsed().as_micros() as u64,
-        ..TaskResult::default()
-    }
+    Completion { key: job.key, outcome: Some(outcome), run_micros: start.elapsed().as_micros() as u64 }
 }

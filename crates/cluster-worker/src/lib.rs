@@ -190,7 +190,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         name: config.name.clone().unwrap_or_default(),
         kinds: registry.names().map(String::from).collect(),
     };
-    let max_result_bytes = config.max_message_bytes.saturating_sub(1024);
+    let max_result_bytes = cluster_proto::batch::budget(config.max_message_bytes);
     let executor = Arc::new(
         executor::Executor::new(config.cores, registry, max_result_bytes).map_err(StartError::Threads)?,
     );

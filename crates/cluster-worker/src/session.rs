@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use cluster_proto::batch::{self, Batcher};
 use cluster_proto::worker_service_server::WorkerService;
 use cluster_proto::{
     coordinator_message, worker_message, Completion, CompletionBatch, CoordinatorMessage, DrainNotice,
@@ -18,9 +19,6 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::executor::{self, Executor, Job};
-
-/// Most completions sent in one message.
-const MAX_BATCH: usize = 4096;
 
 /// Where the worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +70,7 @@ impl WorkerService for SessionService {
             executor: self.executor.clone(),
             phase: self.phase.clone(),
             peer,
+            max_message_bytes: self.max_message_bytes,
         };
         let (out_tx, out_rx) = mpsc::channel(64);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -89,8 +88,7 @@ impl WorkerService for SessionService {
             sessions.send_modify(|n| *n = n.saturating_sub(1));
         });
         drop(out_tx);
-        let batch_limit = self.max_message_bytes.saturating_sub(1024).max(1);
-        let outbound = Outbound::new(out_rx, done_rx, self.heartbeat_interval, batch_limit);
+        let outbound = Outbound::new(out_rx, done_rx, self.heartbeat_interval, self.max_message_bytes);
         Ok(Response::new(Box::pin(outbound)))
     }
 }
@@ -101,6 +99,7 @@ struct Session {
     executor: Arc<Executor>,
     phase: watch::Receiver<Phase>,
     peer: String,
+    max_message_bytes: usize,
 }
 
 impl Session {
@@ -120,8 +119,8 @@ impl Session {
             }
             if phase == Phase::Draining && !draining {
                 draining = true;
-                let returned = self.executor.take_session(self.id).into_iter().map(|job| job.key).collect();
-                if !send(&out_tx, worker_message::Event::Draining(DrainNotice { returned })).await {
+                let returned = self.executor.take_session(self.id).into_iter().map(|job| job.key);
+                if !self.send_drained(&out_tx, returned).await {
                     break "result stream closed".to_string();
                 }
             }
@@ -139,8 +138,10 @@ impl Session {
             };
             let reply = match msg.event {
                 Some(coordinator_message::Event::Assign(batch)) if draining => {
-                    let returned = batch.tasks.into_iter().map(|a| a.key).collect();
-                    Some(worker_message::Event::Draining(DrainNotice { returned }))
+                    if !self.send_drained(&out_tx, batch.tasks.into_iter().map(|a| a.key)).await {
+                        break "result stream closed".to_string();
+                    }
+                    None
                 }
                 Some(coordinator_message::Event::Assign(batch)) => {
                     // An assignment without a task runs as an empty task,
@@ -155,6 +156,8 @@ impl Session {
                     None
                 }
                 Some(coordinator_message::Event::Revoke(request)) => {
+                    // One answer per request, never split: it holds a subset
+                    // of the request's keys, so it fits wherever the request did.
                     let keys = self.executor.revoke(self.id, &request.keys);
                     Some(worker_message::Event::Revoked(RevokeResponse { keys }))
                 }
@@ -175,6 +178,25 @@ impl Session {
         let dropped = self.executor.take_session(self.id).len();
         tracing::info!(peer = %self.peer, session = self.id, dropped, "session ended: {end}");
     }
+
+    /// Tells the coordinator these tasks come back unstarted because the
+    /// worker drains, in as many messages as the size limit needs.
+    async fn send_drained(&self, out_tx: &OutTx, keys: impl IntoIterator<Item = u64>) -> bool {
+        let keys: Vec<u64> = keys.into_iter().collect();
+        let batches = batch::split(keys, self.max_message_bytes, |&key| key_len(key));
+        // An empty notice still says "draining" to the coordinator.
+        for returned in if batches.is_empty() { vec![Vec::new()] } else { batches } {
+            if !send(out_tx, worker_message::Event::Draining(DrainNotice { returned })).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Encoded length of a key in a packed repeated field.
+fn key_len(key: u64) -> usize {
+    prost::encoding::encoded_len_varint(key)
 }
 
 async fn send(out_tx: &OutTx, event: worker_message::Event) -> bool {
@@ -189,9 +211,8 @@ async fn send(out_tx: &OutTx, event: worker_message::Event) -> bool {
 struct Outbound {
     control: Option<mpsc::Receiver<Result<WorkerMessage, Status>>>,
     done: Option<mpsc::UnboundedReceiver<Completion>>,
-    pending: Option<Completion>,
+    batch: Batcher<Completion>,
     beat: tokio::time::Interval,
-    batch_limit: usize,
 }
 
 impl Outbound {
@@ -199,41 +220,41 @@ impl Outbound {
         control: mpsc::Receiver<Result<WorkerMessage, Status>>,
         done: mpsc::UnboundedReceiver<Completion>,
         heartbeat_interval: Duration,
-        batch_limit: usize,
+        max_message_bytes: usize,
     ) -> Self {
         let start = tokio::time::Instant::now() + heartbeat_interval;
         let mut beat = tokio::time::interval_at(start, heartbeat_interval);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { control: Some(control), done: Some(done), pending: None, beat, batch_limit }
+        Self { control: Some(control), done: Some(done), batch: Batcher::new(max_message_bytes), beat }
     }
 
-    /// Completions ready now, as one message, or `None` if there are none.
+    /// Completions ready now, as one message under the size limit, or
+    /// `None` if there are none.
     fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Option<WorkerMessage>> {
         let Some(done) = self.done.as_mut() else { return Poll::Ready(None) };
-        let first = match self.pending.take() {
-            Some(first) => first,
-            None => match done.poll_recv(cx) {
-                Poll::Ready(Some(first)) => first,
+        if self.batch.is_empty() {
+            match done.poll_recv(cx) {
+                Poll::Ready(Some(first)) => {
+                    let len = first.encoded_len();
+                    self.batch.push(first, len);
+                }
                 Poll::Ready(None) => {
                     self.done = None;
                     return Poll::Ready(None);
                 }
                 Poll::Pending => return Poll::Pending,
-            },
-        };
-        let mut size = first.encoded_len();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            let Ok(next) = done.try_recv() else { break };
-            let len = next.encoded_len() + 8;
-            if size + len > self.batch_limit {
-                self.pending = Some(next);
-                break;
             }
-            size += len;
-            batch.push(next);
         }
-        let event = worker_message::Event::Completions(CompletionBatch { completions: batch });
+        // Gather what is ready; a completion that does not fit stays in the
+        // batcher and starts the next message.
+        let completions = loop {
+            let Ok(next) = done.try_recv() else { break self.batch.take() };
+            let len = next.encoded_len();
+            if let Some(full) = self.batch.push(next, len) {
+                break full;
+            }
+        };
+        let event = worker_message::Event::Completions(CompletionBatch { completions });
         Poll::Ready(Some(WorkerMessage { event: Some(event) }))
     }
 }

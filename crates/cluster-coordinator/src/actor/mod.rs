@@ -1,107 +1,72 @@
 //! The one task that owns the scheduling [`Core`]. gRPC handlers and worker
-//! links send it [`Command`]s; it applies every command that is waiting,
-//! schedules once, and flushes the effects as batched messages. No lock is
-//! shared, so nothing is ever held across an await.
+//! links reach it through an [`ActorHandle`]; it applies every command that
+//! is waiting, schedules once, and hands the effects to the worker and job
+//! streams in batches. No lock is shared, so nothing is ever held across an
+//! await, and nothing here knows the proto.
 
 mod comm;
+mod handle;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cluster_proto::{
-    submit_response, ErrorCode, JobAccepted, JobOptions, JobStatus, StatusResponse, Task, WorkerInfo,
-    WorkerState, WorkerStatus,
-};
-use prost::Message;
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tonic::Status;
 
-use crate::core::{Core, CoreConfig, JobId, TaskKey, WorkerId, WorkerSpec};
+use crate::error::{CoordinatorError, LinkError, SessionEnd};
+use crate::sched::{
+    Core, CoreConfig, Finished, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId,
+};
 use comm::ActorComm;
-pub(crate) use comm::{JobTx, WorkerTx};
+pub(crate) use comm::{Assign, JobEvent, JobTx, ToWorker, WorkerTx};
+pub(crate) use handle::ActorHandle;
+use handle::{CancelReason, Command};
 
 /// Most commands applied before the actor schedules and flushes.
 const MAX_ROUND: usize = 4096;
 
-/// Why a job is being cancelled.
-pub(crate) enum CancelReason {
-    /// Its client went away; nobody is listening.
-    Disconnected,
-    /// Someone called `Cancel`; the reply gets the number of tasks cancelled.
-    Requested(oneshot::Sender<u64>),
-    /// Its submission stream failed; the client gets this status.
-    Failed(Status),
+/// Where a worker address stands, for status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    /// Being dialled; not in a session yet.
+    Connecting,
+    /// In a session, taking tasks.
+    Active,
+    /// In a session, taking no new tasks.
+    Draining,
+    /// Its session ended.
+    Lost,
 }
 
-/// What the actor can be asked to do.
-pub(crate) enum Command {
-    WorkerUp { id: WorkerId, address: String, spec: WorkerSpec, info: WorkerInfo, tx: WorkerTx },
-    WorkerDown { id: WorkerId, address: String, reason: String },
-    LinkFailed { address: String, reason: String },
-    Completions { worker: WorkerId, batch: Vec<cluster_proto::Completion> },
-    Revoked { worker: WorkerId, keys: Vec<u64> },
-    Draining { worker: WorkerId, returned: Vec<u64> },
-    OpenJob { tx: JobTx, options: JobOptions, reply: oneshot::Sender<Result<JobId, Status>> },
-    Submit { job: JobId, tasks: Vec<Task> },
-    CloseInput { job: JobId },
-    CancelJob { job: JobId, reason: CancelReason },
-    Status { reply: oneshot::Sender<StatusResponse> },
-    Shutdown { reply: oneshot::Sender<()> },
+/// One worker address as status shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerRow {
+    pub(crate) address: String,
+    /// What the worker said of itself; `None` if it never answered.
+    pub(crate) desc: Option<WorkerDesc>,
+    pub(crate) state: LinkState,
+    pub(crate) in_flight: u64,
+    pub(crate) completed: u64,
+    pub(crate) last_error: String,
 }
 
-/// A cheap, cloneable way to reach the actor.
-#[derive(Clone)]
-pub(crate) struct ActorHandle {
-    tx: mpsc::UnboundedSender<Command>,
-    /// One permit per task the coordinator's queue may still take.
-    pub(crate) admission: Arc<Semaphore>,
-    /// The queue bound (`--max-queued`).
-    pub(crate) max_queued: usize,
+/// The cluster as the coordinator sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct StatusReport {
+    pub(crate) workers: Vec<WorkerRow>,
+    pub(crate) queued: u64,
+    pub(crate) active_jobs: u64,
+    pub(crate) late_results: u64,
+    pub(crate) jobs: Vec<JobStats>,
 }
 
-fn gone() -> Status {
-    Status::unavailable("the coordinator is shutting down")
-}
-
-impl ActorHandle {
-    /// Sends a command; if the actor is gone the coordinator is shutting
-    /// down and there is nobody left to tell.
-    pub(crate) fn send(&self, command: Command) {
-        let _ = self.tx.send(command);
-    }
-
-    pub(crate) async fn open_job(&self, tx: JobTx, options: JobOptions) -> Result<JobId, Status> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::OpenJob { tx, options, reply });
-        rx.await.map_err(|_| gone())?
-    }
-
-    pub(crate) async fn status(&self) -> Result<StatusResponse, Status> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Status { reply });
-        rx.await.map_err(|_| gone())
-    }
-
-    pub(crate) async fn cancel(&self, job: JobId) -> Result<u64, Status> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::CancelJob { job, reason: CancelReason::Requested(reply) });
-        rx.await.map_err(|_| gone())
-    }
-
-    /// Stops taking jobs, ends every open job's stream with UNAVAILABLE and
-    /// stops their tasks on the workers.
-    pub(crate) async fn shutdown(&self) {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Shutdown { reply });
-        let _ = rx.await;
-    }
-}
-
-/// What status shows of a worker address the coordinator knows.
+/// A worker address the coordinator knows, with its current session.
 struct Link {
     worker: Option<WorkerId>,
-    info: WorkerInfo,
-    state: WorkerState,
+    desc: Option<WorkerDesc>,
+    state: LinkState,
     last_error: String,
 }
 
@@ -109,7 +74,11 @@ struct Link {
 struct Actor {
     core: Core,
     comm: ActorComm,
+    /// By address.
     links: BTreeMap<String, Link>,
+    /// Address of each worker in session.
+    addresses: HashMap<WorkerId, String>,
+    next_worker: u64,
     next_job: u64,
     closing: bool,
     admission: Arc<Semaphore>,
@@ -118,13 +87,15 @@ struct Actor {
 }
 
 /// Starts the actor task; it runs until every handle is dropped.
-pub(crate) fn spawn(config: CoreConfig, max_queued: usize, max_message_bytes: usize) -> ActorHandle {
+pub(crate) fn spawn(config: CoreConfig, max_queued: usize) -> ActorHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let admission = Arc::new(Semaphore::new(max_queued));
     let actor = Actor {
         core: Core::new(config),
-        comm: ActorComm::new(max_message_bytes),
+        comm: ActorComm::default(),
         links: BTreeMap::new(),
+        addresses: HashMap::default(),
+        next_worker: 1,
         next_job: 1,
         closing: false,
         admission: admission.clone(),
@@ -162,158 +133,149 @@ impl Actor {
     }
 
     fn apply(&mut self, command: Command) {
-        let comm = &mut self.comm;
         match command {
-            Command::WorkerUp { id, address, spec, info, tx } => {
-                tracing::info!(worker = %spec.name, cores = spec.cores, weight = spec.weight, "worker joined");
-                comm.workers.insert(id, tx);
-                self.core.add_worker(id, spec);
-                let link =
-                    Link { worker: Some(id), info, state: WorkerState::Active, last_error: String::new() };
-                self.links.insert(address, link);
-            }
-            Command::WorkerDown { id, address, reason } => {
-                tracing::warn!(worker = %address, "worker lost: {reason}");
-                comm.workers.remove(&id);
-                self.core.remove_worker(id, comm);
-                if let Some(link) = self.links.get_mut(&address).filter(|l| l.worker == Some(id)) {
-                    link.worker = None;
-                    link.state = WorkerState::Lost;
-                    link.last_error = reason;
-                }
-            }
-            Command::LinkFailed { address, reason } => {
-                let link = self.links.entry(address).or_insert_with(|| Link {
-                    worker: None,
-                    info: WorkerInfo::default(),
-                    state: WorkerState::Connecting,
-                    last_error: String::new(),
-                });
-                if link.worker.is_none() {
-                    link.last_error = reason;
-                }
-            }
-            Command::Completions { worker, batch } => {
-                for done in batch {
-                    let result = done.result.unwrap_or_default();
-                    self.core.complete(worker, TaskKey(done.key), result, comm);
-                }
-            }
-            Command::Revoked { worker, keys } => {
-                let keys: Vec<TaskKey> = keys.into_iter().map(TaskKey).collect();
-                self.core.revoked(worker, &keys);
-            }
-            Command::Draining { worker, returned } => {
-                let returned: Vec<TaskKey> = returned.into_iter().map(TaskKey).collect();
-                self.core.drain_worker(worker, &returned);
-                if let Some(link) = self.links.values_mut().find(|l| l.worker == Some(worker)) {
-                    if link.state != WorkerState::Draining {
-                        tracing::info!(worker = worker.0, "worker is draining");
-                    }
-                    link.state = WorkerState::Draining;
-                }
-            }
-            Command::OpenJob { tx, options, reply } => {
-                if self.closing {
-                    let _ = reply.send(Err(gone()));
-                    return;
-                }
-                let job = JobId(self.next_job);
-                self.next_job += 1;
-                let accepted = submit_response::Event::Accepted(JobAccepted { job_id: job.0 });
-                let sent = tx.send(Ok(cluster_proto::SubmitResponse { event: Some(accepted) }));
-                if sent.is_ok() && reply.send(Ok(job)).is_ok() {
-                    comm.jobs.insert(job, tx);
-                    self.core.open_job(job, options.name, options.timeout_ms);
-                }
-            }
-            Command::Submit { job, tasks } => {
-                self.held += tasks.len() as u64;
-                // A task that cannot fit in an assignment message would fail
-                // every worker session it was sent on: refuse it here.
-                let limit = comm.max_message_bytes.saturating_sub(1024);
-                let (fits, too_large): (Vec<Task>, Vec<Task>) =
-                    tasks.into_iter().partition(|task| task.encoded_len() + 64 <= limit);
-                self.core.submit(job, fits);
-                for task in too_large {
-                    let message = format!(
-                        "task of {} bytes is over the {limit}-byte limit of a message to a worker (--max-message-bytes)",
-                        task.encoded_len()
-                    );
-                    self.core.reject(job, task.id, ErrorCode::InvalidInput, message, comm);
-                }
-            }
-            Command::CloseInput { job } => self.core.close_input(job, comm),
-            Command::CancelJob { job, reason } => {
-                let cancelled = self.core.cancel_job(job, comm);
-                match reason {
-                    CancelReason::Disconnected => {
-                        if comm.jobs.remove(&job).is_some() {
-                            tracing::info!(job = job.0, cancelled, "job cancelled: its client went away");
-                        }
-                    }
-                    CancelReason::Requested(reply) => {
-                        tracing::info!(job = job.0, cancelled, "job cancelled on request");
-                        let message = format!("job {} was cancelled by a Cancel call", job.0);
-                        comm.end_job(job, Status::cancelled(message));
-                        let _ = reply.send(cancelled);
-                    }
-                    CancelReason::Failed(status) => comm.end_job(job, status),
-                }
-            }
+            Command::WorkerUp { desc, tx, reply } => self.worker_up(desc, tx, reply),
+            Command::WorkerDown { id, reason } => self.worker_down(id, reason),
+            Command::LinkFailed { address, error } => self.link_failed(address, error),
+            Command::Completions { worker, batch } => self.completions(worker, batch),
+            Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
+            Command::Draining { worker, returned } => self.draining(worker, returned),
+            Command::OpenJob { tx, spec, reply } => self.open_job(tx, spec, reply),
+            Command::Submit { job, tasks, rejected } => self.submit(job, tasks, rejected),
+            Command::CloseInput { job } => self.core.close_input(job, &mut self.comm),
+            Command::CancelJob { job, reason } => self.cancel_job(job, reason),
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
-            Command::Shutdown { reply } => {
-                self.closing = true;
-                let jobs: Vec<JobId> = comm.jobs.keys().copied().collect();
-                for job in jobs {
-                    let left = self.core.cancel_job(job, comm);
-                    let message = format!(
-                        "the coordinator is shutting down; {left} tasks of job {} had no result",
-                        job.0
-                    );
-                    comm.end_job(job, Status::unavailable(message));
-                }
-                comm.flush();
-                let _ = reply.send(());
-            }
+            Command::Shutdown { reply } => self.shutdown(reply),
         }
     }
 
-    fn status(&self) -> StatusResponse {
+    fn worker_up(&mut self, desc: WorkerDesc, tx: WorkerTx, reply: oneshot::Sender<WorkerId>) {
+        let id = WorkerId(self.next_worker);
+        self.next_worker += 1;
+        if reply.send(id).is_err() {
+            return; // the link gave up waiting
+        }
+        tracing::info!(worker = %desc.name, cores = desc.cores, weight = desc.weight, "worker joined");
+        self.comm.workers.insert(id, tx);
+        self.addresses.insert(id, desc.address.clone());
+        let link = Link { worker: Some(id), desc: Some(desc.clone()), state: LinkState::Active, last_error: String::new() };
+        self.links.insert(desc.address.clone(), link);
+        self.core.add_worker(id, desc);
+    }
+
+    fn worker_down(&mut self, id: WorkerId, reason: SessionEnd) {
+        let Some(address) = self.addresses.remove(&id) else { return };
+        tracing::warn!(worker = %address, "worker lost: {reason}");
+        self.comm.workers.remove(&id);
+        self.core.remove_worker(id, &mut self.comm);
+        if let Some(link) = self.links.get_mut(&address).filter(|l| l.worker == Some(id)) {
+            link.worker = None;
+            link.state = LinkState::Lost;
+            link.last_error = reason.to_string();
+        }
+    }
+
+    fn link_failed(&mut self, address: String, error: LinkError) {
+        let link = self.links.entry(address).or_insert_with(|| Link {
+            worker: None,
+            desc: None,
+            state: LinkState::Connecting,
+            last_error: String::new(),
+        });
+        if link.worker.is_none() {
+            link.last_error = error.to_string();
+        }
+    }
+
+    fn completions(&mut self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
+        for (key, done) in batch {
+            self.core.complete(worker, key, done, &mut self.comm);
+        }
+    }
+
+    fn draining(&mut self, worker: WorkerId, returned: Vec<TaskKey>) {
+        self.core.drain_worker(worker, &returned);
+        let Some(link) = self.addresses.get(&worker).and_then(|a| self.links.get_mut(a)) else { return };
+        if link.state != LinkState::Draining {
+            tracing::info!(worker = worker.0, "worker is draining");
+        }
+        link.state = LinkState::Draining;
+    }
+
+    fn open_job(&mut self, tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>>) {
+        if self.closing {
+            let _ = reply.send(Err(CoordinatorError::ShuttingDown));
+            return;
+        }
+        let job = JobId(self.next_job);
+        self.next_job += 1;
+        if tx.send(JobEvent::Accepted(job)).is_ok() && reply.send(Ok(job)).is_ok() {
+            self.comm.jobs.insert(job, tx);
+            self.core.open_job(job, spec);
+        }
+    }
+
+    fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>) {
+        self.held += (tasks.len() + rejected.len()) as u64;
+        self.core.submit(job, tasks);
+        for (id, outcome) in rejected {
+            self.core.reject(job, id, outcome, &mut self.comm);
+        }
+    }
+
+    fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
+        let cancelled = self.core.cancel_job(job, &mut self.comm);
+        match reason {
+            CancelReason::Disconnected => {
+                if self.comm.jobs.remove(&job).is_some() {
+                    tracing::info!(job = job.0, cancelled, "job cancelled: its client went away");
+                }
+            }
+            CancelReason::Requested(reply) => {
+                tracing::info!(job = job.0, cancelled, "job cancelled on request");
+                self.comm.end_job(job, CoordinatorError::CancelledByRequest(job));
+                let _ = reply.send(cancelled);
+            }
+            CancelReason::Failed(error) => self.comm.end_job(job, error),
+        }
+    }
+
+    fn shutdown(&mut self, reply: oneshot::Sender<()>) {
+        self.closing = true;
+        let jobs: Vec<JobId> = self.comm.jobs.keys().copied().collect();
+        for job in jobs {
+            let left = self.core.cancel_job(job, &mut self.comm);
+            self.comm.end_job(job, CoordinatorError::ShutDownWithTasksLeft { job, left });
+        }
+        self.comm.flush();
+        let _ = reply.send(());
+    }
+
+    fn status(&self) -> StatusReport {
         let stats: HashMap<WorkerId, _> = self.core.worker_stats().into_iter().map(|s| (s.id, s)).collect();
         let workers = self
             .links
             .iter()
             .map(|(address, link)| {
                 let stats = link.worker.and_then(|id| stats.get(&id));
-                WorkerStatus {
-                    address: if link.info.name.is_empty() { address.clone() } else { link.info.name.clone() },
-                    cores: link.info.cores,
-                    weight: link.info.weight,
-                    state: link.state as i32,
+                WorkerRow {
+                    address: address.clone(),
+                    desc: link.desc.clone(),
+                    state: link.state,
                     in_flight: stats.map_or(0, |s| s.in_flight),
                     completed: stats.map_or(0, |s| s.completed),
-                    labels: link.info.labels.clone(),
-                    version: link.info.version.clone(),
                     last_error: link.last_error.clone(),
                 }
             })
             .collect();
-        let jobs = self
-            .core
-            .job_stats()
-            .into_iter()
-            .map(|j| JobStatus { job_id: j.id.0, name: j.name, submitted: j.submitted, finished: j.finished })
-            .collect();
-        StatusResponse {
+        StatusReport {
             workers,
             queued: self.core.queued(),
             active_jobs: self.core.active_jobs() as u64,
-            version: crate::VERSION.into(),
             late_results: self.core.late_results(),
-            jobs,
+            jobs: self.core.job_stats(),
         }
     }
 }

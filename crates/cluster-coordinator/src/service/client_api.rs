@@ -1,19 +1,23 @@
-//! `ClientService`: submit jobs, stream results back, report status.
+//! `ClientService`: submit jobs, stream results back, report status. Thin
+//! handlers: each converts at the wire edge, asks the actor, and turns a
+//! `CoordinatorError` into a status in one place.
 
 use std::pin::Pin;
 
+use cluster_proto::batch;
 use cluster_proto::client_service_server::ClientService;
 use cluster_proto::{
-    submit_response, CancelRequest, CancelResponse, StatusRequest, StatusResponse, SubmitRequest,
+    submit_response, CancelRequest, CancelResponse, JobAccepted, StatusRequest, StatusResponse, SubmitRequest,
     SubmitResponse,
 };
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor::{ActorHandle, CancelReason, Command};
-use crate::core::JobId;
+use crate::actor::{ActorHandle, JobEvent};
+use crate::error::CoordinatorError;
+use crate::sched::{FailureCode, JobId, NewTask, Outcome};
+use crate::wire;
 
 pub(crate) struct ClientApi {
     pub(crate) actor: ActorHandle,
@@ -30,105 +34,139 @@ impl ClientService for ClientApi {
         &self,
         request: Request<Streaming<SubmitRequest>>,
     ) -> Result<Response<Self::SubmitStream>, Status> {
-        let mut incoming = request.into_inner();
+        Ok(Response::new(self.inner_submit(request.into_inner()).await?))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        Ok(Response::new(wire::status(self.actor.status().await?)))
+    }
+
+    async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelResponse>, Status> {
+        let cancelled = self.actor.cancel(JobId(request.into_inner().job_id)).await?;
+        Ok(Response::new(CancelResponse { cancelled }))
+    }
+}
+
+impl ClientApi {
+    async fn inner_submit(&self, mut incoming: Streaming<SubmitRequest>) -> Result<ResultStream, CoordinatorError> {
         // The first message carries the job's options (and maybe tasks).
-        let first = incoming.message().await.map_err(|s| too_large(s, self.max_message_bytes))?;
-        let Some(first) = first else {
-            return Err(Status::invalid_argument("the submission stream ended before its first message"));
-        };
+        let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
+        let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
         let (tx, rx) = mpsc::unbounded_channel();
-        let options = first.options.clone().unwrap_or_default();
-        let job = self.actor.open_job(tx.clone(), options).await?;
-        tokio::spawn(read_tasks(first, incoming, job, self.actor.clone(), self.max_message_bytes));
+        let spec = wire::job_spec(first.options.take().unwrap_or_default());
+        let job = self.actor.open_job(tx.clone(), spec).await?;
+        let reader = TaskReader { job, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes };
+        tokio::spawn(reader.run(first, incoming));
         // When the client goes away its response stream is dropped; cancel
         // whatever of the job is left (a no-op once the job has finished).
         let actor = self.actor.clone();
         tokio::spawn(async move {
             tx.closed().await;
-            actor.send(Command::CancelJob { job, reason: CancelReason::Disconnected });
+            actor.client_gone(job);
         });
-        Ok(Response::new(Box::pin(end_after_summary(UnboundedReceiverStream::new(rx)))))
-    }
-
-    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        Ok(Response::new(self.actor.status().await?))
-    }
-
-    async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelResponse>, Status> {
-        let job = JobId(request.into_inner().job_id);
-        let cancelled = self.actor.cancel(job).await?;
-        Ok(Response::new(CancelResponse { cancelled }))
+        Ok(Box::pin(job_stream(rx, self.max_message_bytes)))
     }
 }
 
-/// tonic reports an oversized message as OUT_OF_RANGE with its own wording;
-/// say it in the client's terms.
-fn too_large(status: Status, limit: usize) -> Status {
+/// A broken submission stream in the client's terms: tonic reports an
+/// oversized message as OUT_OF_RANGE with its own wording.
+fn stream_error(status: Status, limit: usize) -> CoordinatorError {
     if status.code() == tonic::Code::OutOfRange {
-        Status::resource_exhausted(format!(
-            "a submission message is over the coordinator's limit of {limit} bytes \
-             (--max-message-bytes); send fewer tasks per message ({})",
-            status.message()
-        ))
+        CoordinatorError::SubmissionTooLarge { limit, detail: status.message().into() }
     } else {
-        status
+        CoordinatorError::SubmissionFailed(status.message().into())
     }
 }
 
-/// Feeds the client's task batches to the actor until the client half-closes
-/// (the job's input is complete) or the stream fails (the job is cancelled).
-/// Each task first takes an admission permit, so a client that submits
-/// faster than the cluster runs waits here, and HTTP/2 flow control pushes
-/// back on it: the coordinator's queue stays within `--max-queued`.
-async fn read_tasks(
-    first: SubmitRequest,
-    mut incoming: Streaming<SubmitRequest>,
+/// The job's events as response messages, each under the size limit; the
+/// stream ends right after the summary or the error, so the client sees
+/// the call end.
+fn job_stream(
+    rx: mpsc::UnboundedReceiver<JobEvent>,
+    max_message_bytes: usize,
+) -> impl Stream<Item = Result<SubmitResponse, Status>> + Send + 'static {
+    futures::stream::unfold(Some(rx), move |rx| async move {
+        let mut rx = rx?;
+        let event = rx.recv().await?;
+        let (messages, last): (Vec<Result<SubmitResponse, Status>>, bool) = match event {
+            JobEvent::Accepted(job) => {
+                let accepted = submit_response::Event::Accepted(JobAccepted { job_id: job.0 });
+                (vec![Ok(wire::response(accepted))], false)
+            }
+            JobEvent::Results(reports) => {
+                (wire::result_messages(reports, max_message_bytes).into_iter().map(Ok).collect(), false)
+            }
+            JobEvent::Finished(summary) => {
+                let summary = submit_response::Event::Summary(wire::summary(summary));
+                (vec![Ok(wire::response(summary))], true)
+            }
+            JobEvent::Failed(error) => (vec![Err(error.into())], true),
+        };
+        Some((futures::stream::iter(messages), (!last).then_some(rx)))
+    })
+    .flatten()
+}
+
+/// Feeds one job's task batches to the actor.
+struct TaskReader {
     job: JobId,
     actor: ActorHandle,
     max_message_bytes: usize,
-) {
-    let chunk = (actor.max_queued / 4).max(1);
-    let mut next = Some(first);
-    loop {
-        let request = match next.take() {
-            Some(request) => request,
-            None => match incoming.message().await {
-                Ok(Some(request)) => request,
-                Ok(None) => {
-                    actor.send(Command::CloseInput { job });
-                    return;
-                }
-                Err(status) => {
-                    tracing::info!(job = job.0, "submission stream failed: {}", status.message());
-                    let status = too_large(status, max_message_bytes);
-                    actor.send(Command::CancelJob { job, reason: CancelReason::Failed(status) });
-                    return;
-                }
-            },
-        };
-        let mut tasks = request.tasks;
-        while !tasks.is_empty() {
-            let rest = tasks.split_off(tasks.len().min(chunk));
-            match actor.admission.acquire_many(tasks.len() as u32).await {
-                Ok(permits) => permits.forget(),
-                Err(_) => return, // the coordinator is shutting down
-            }
-            actor.send(Command::Submit { job, tasks });
-            tasks = rest;
-        }
-    }
 }
 
-/// Ends the response stream right after the job summary, so the client sees
-/// a clean end of stream.
-fn end_after_summary(
-    stream: impl Stream<Item = Result<SubmitResponse, Status>> + Send + 'static,
-) -> impl Stream<Item = Result<SubmitResponse, Status>> + Send + 'static {
-    stream.scan(false, |ended, item| {
-        let out = if *ended { None } else { Some(item) };
-        if let Some(Ok(SubmitResponse { event: Some(submit_response::Event::Summary(_)) })) = &out {
-            *ended = true;
+impl TaskReader {
+    /// Reads until the client half-closes (the job's input is complete) or
+    /// the stream fails (the job is cancelled). Each task first takes an
+    /// admission permit, so a client that submits faster than the cluster
+    /// runs waits here, and HTTP/2 flow control pushes back on it: the
+    /// coordinator's queue stays within `--max-queued`.
+    async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>) {
+        let chunk = (self.actor.max_queued / 4).max(1);
+        let mut next = Some(first);
+        loop {
+            let request = match next.take() {
+                Some(request) => request,
+                None => match incoming.message().await {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return self.actor.close_input(self.job),
+                    Err(status) => {
+                        tracing::info!(job = self.job.0, "submission stream failed: {}", status.message());
+                        let error = stream_error(status, self.max_message_bytes);
+                        return self.actor.submission_failed(self.job, error);
+                    }
+                },
+            };
+            let mut tasks = request.tasks;
+            while !tasks.is_empty() {
+                let rest = tasks.split_off(tasks.len().min(chunk));
+                match self.actor.admission.acquire_many(tasks.len() as u32).await {
+                    Ok(permits) => permits.forget(),
+                    Err(_) => return, // the coordinator is shutting down
+                }
+                let (fits, rejected) = self.check_sizes(tasks.into_iter().map(wire::new_task));
+                self.actor.submit(self.job, fits, rejected);
+                tasks = rest;
+            }
         }
-        futures::future::ready(out)
-    })
+    }
+
+    /// Refuses tasks too large for an assignment message: one would fail
+    /// every worker session it was sent on.
+    fn check_sizes(&self, tasks: impl Iterator<Item = NewTask>) -> (Vec<NewTask>, Vec<(u64, Outcome)>) {
+        let max = self.max_message_bytes;
+        let (fits, too_large): (Vec<NewTask>, Vec<NewTask>) =
+            tasks.partition(|task| wire::fits_in_assignment(task.payload.len(), max));
+        let rejected = too_large
+            .into_iter()
+            .map(|task| {
+                let message = format!(
+                    "task of {} bytes is over the {}-byte limit of a message to a worker (--max-message-bytes)",
+                    task.payload.len(),
+                    batch::budget(max)
+                );
+                (task.id, Outcome::failed(FailureCode::InvalidInput, message))
+            })
+            .collect();
+        (fits, rejected)
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::dispatch::LoadKey;
-use super::{JobId, TaskKey, WorkerId, WorkerSpec};
+use super::{JobId, Share, TaskKey, WorkerDesc, WorkerId};
 
 /// What a worker contributes to the core's indexes right now, kept so the
 /// exact entries can be removed when its load changes.
@@ -24,7 +24,7 @@ const MIN_RUN_MICROS: f64 = 10.0;
 
 #[derive(Debug)]
 pub(super) struct Worker {
-    pub(super) spec: WorkerSpec,
+    pub(super) desc: WorkerDesc,
     capacity: f64,
     /// The configured prefetch per core: the floor of the adaptive one.
     min_prefetch: u32,
@@ -49,20 +49,19 @@ pub(super) struct Worker {
     /// Whether it is on the core's stack of steal candidates.
     pub(super) victim_listed: bool,
     /// Per unfinished job: tasks it ran and their run time in microseconds.
-    pub(super) job_shares: Vec<(JobId, u64, u64)>,
+    job_shares: Vec<(JobId, u64, u64)>,
     pub(super) indexed: Indexed,
 }
 
 impl Worker {
-    pub(super) fn new(spec: WorkerSpec, prefetch_per_core: u32) -> Self {
-        let cores = spec.cores.max(1);
-        let weight = if spec.weight.is_finite() && spec.weight > 0.0 { spec.weight } else { 1.0 };
+    /// A worker as `desc` describes it (validated at the wire edge).
+    pub(super) fn new(desc: WorkerDesc, prefetch_per_core: u32) -> Self {
         Self {
-            capacity: f64::from(cores) * weight,
+            capacity: desc.capacity(),
             min_prefetch: prefetch_per_core,
             prefetch: prefetch_per_core,
             mean_run_micros: None,
-            spec: WorkerSpec { cores, weight, ..spec },
+            desc,
             assigned: Assigned::default(),
             revoking: 0,
             pending_revokes: VecDeque::new(),
@@ -82,8 +81,8 @@ impl Worker {
     /// Counts a task of `job` it ran; true if it is its first for the job.
     pub(super) fn add_share(&mut self, job: JobId, run_micros: u64) -> bool {
         match self.job_shares.iter_mut().find(|(j, _, _)| *j == job) {
-            Some((_, jobs, busy)) => {
-                *jobs += 1;
+            Some((_, tasks, busy)) => {
+                *tasks += 1;
                 *busy = busy.saturating_add(run_micros);
                 false
             }
@@ -94,16 +93,26 @@ impl Worker {
         }
     }
 
-    /// Removes and returns its share of `job`: tasks run and microseconds.
-    pub(super) fn take_share(&mut self, job: JobId) -> Option<(u64, u64)> {
+    /// Removes and returns its share of `job`.
+    pub(super) fn take_share(&mut self, job: JobId) -> Option<Share> {
         let at = self.job_shares.iter().position(|(j, _, _)| *j == job)?;
-        let (_, jobs, busy) = self.job_shares.swap_remove(at);
-        Some((jobs, busy))
+        let (_, tasks, busy) = self.job_shares.swap_remove(at);
+        Some(self.share(tasks, busy))
+    }
+
+    /// Removes and returns its shares of every job (it is leaving).
+    pub(super) fn take_all_shares(&mut self) -> Vec<(JobId, Share)> {
+        let shares = std::mem::take(&mut self.job_shares);
+        shares.into_iter().map(|(job, tasks, busy)| (job, self.share(tasks, busy))).collect()
+    }
+
+    fn share(&self, tasks: u64, busy_micros: u64) -> Share {
+        Share { worker: self.desc.name.clone(), cores: self.desc.cores, tasks, busy_micros }
     }
 
     /// Most tasks it may hold: its cores plus the prefetch.
     fn limit(&self) -> u32 {
-        self.spec.cores.saturating_mul(1 + self.prefetch)
+        self.desc.cores.saturating_mul(1 + self.prefetch)
     }
 
     /// Learns from a finished task's run time how deep its pipeline should
@@ -130,8 +139,8 @@ impl Worker {
         let held = in_flight - self.revoking;
         Indexed {
             load,
-            prefetched: held.saturating_sub(self.spec.cores),
-            idle: self.spec.cores.saturating_sub(in_flight),
+            prefetched: held.saturating_sub(self.desc.cores),
+            idle: self.desc.cores.saturating_sub(in_flight),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use cluster_proto::{task_result, ErrorCode, JobSummary, TaskError, TaskResult, WorkerShare};
-
-use super::{Comm, Core, JobId, JobStats, TaskKey, TaskState, WorkerId};
+use super::task::TaskState;
+use super::{Comm, Core, FailureCode, JobId, JobSpec, JobStats, JobSummary, Outcome, Share, TaskKey};
+use super::{TaskReport, WorkerId};
 
 #[derive(Debug, Default)]
 pub(super) struct Job {
@@ -20,7 +20,7 @@ pub(super) struct Job {
     /// with its own state (memory the completion touches anyway).
     pub(super) participants: Vec<WorkerId>,
     /// Shares of participants that left before the job ended.
-    pub(super) departed: Vec<(WorkerId, WorkerShare)>,
+    pub(super) departed: Vec<(WorkerId, Share)>,
 }
 
 impl Core {
@@ -40,32 +40,20 @@ impl Core {
         stats
     }
 
-    /// A client opened a job; `timeout_ms` overrides the default timeout.
-    pub fn open_job(&mut self, job: JobId, name: String, timeout_ms: Option<u64>) {
-        let timeout_ms = timeout_ms.or(self.config.default_timeout_ms);
-        self.jobs.entry(job).or_insert_with(|| Job { name, timeout_ms, ..Job::default() });
+    /// A client opened a job; its timeout overrides the default one.
+    pub fn open_job(&mut self, job: JobId, spec: JobSpec) {
+        let timeout_ms = spec.timeout_ms.or(self.config.default_timeout_ms);
+        self.jobs.entry(job).or_insert_with(|| Job { name: spec.name, timeout_ms, ..Job::default() });
     }
 
     /// A task refused before it was queued (too large to hand to any
     /// worker, say): it counts as submitted and fails at once.
-    pub fn reject(
-        &mut self,
-        job_id: JobId,
-        task_id: u64,
-        code: ErrorCode,
-        message: String,
-        comm: &mut impl Comm,
-    ) {
+    pub fn reject(&mut self, job_id: JobId, task_id: u64, outcome: Outcome, comm: &mut impl Comm) {
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         job.submitted += 1;
         job.remaining += 1;
-        let error = TaskError { code: code as i32, message };
-        let result = TaskResult {
-            id: task_id,
-            outcome: Some(task_result::Outcome::Error(error)),
-            ..TaskResult::default()
-        };
-        self.record(job_id, result, comm);
+        let report = TaskReport { id: task_id, outcome, worker: String::new(), run_micros: 0, attempts: 0 };
+        self.record(job_id, report, comm);
     }
 
     /// The client sent all of the job's tasks.
@@ -106,26 +94,27 @@ impl Core {
         entry.remaining
     }
 
-    pub(super) fn fail(&mut self, key: TaskKey, code: ErrorCode, message: String, comm: &mut impl Comm) {
-        let Some(entry) = self.tasks.remove(key) else { return };
-        let result = TaskResult {
+    pub(super) fn fail(&mut self, key: TaskKey, code: FailureCode, message: String, comm: &mut impl Comm) {
+        let Some(mut entry) = self.tasks.remove(key) else { return };
+        let report = TaskReport {
             id: entry.id,
-            outcome: Some(task_result::Outcome::Error(TaskError { code: code as i32, message })),
-            worker: entry.tried_on.last().cloned().unwrap_or_default(),
+            outcome: Outcome::Failed { code, message },
+            worker: entry.tried_on.pop().unwrap_or_default(),
             run_micros: 0,
             attempts: entry.attempts,
         };
-        self.record(entry.job, result, comm);
+        self.record(entry.job, report, comm);
     }
 
-    pub(super) fn record(&mut self, job_id: JobId, result: TaskResult, comm: &mut impl Comm) {
+    pub(super) fn record(&mut self, job_id: JobId, report: TaskReport, comm: &mut impl Comm) {
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         job.remaining -= 1;
-        match result.outcome {
-            Some(task_result::Outcome::Output(_)) => job.succeeded += 1,
-            _ => job.failed += 1,
+        if report.outcome.is_output() {
+            job.succeeded += 1;
+        } else {
+            job.failed += 1;
         }
-        comm.deliver(job_id, result);
+        comm.deliver(job_id, report);
         self.finish_job_if_done(job_id, comm);
     }
 
@@ -141,27 +130,17 @@ impl Core {
             let summary = JobSummary {
                 succeeded: job.succeeded,
                 failed: job.failed,
-                workers: shares.into_iter().map(|(_, share)| share).collect(),
+                shares: shares.into_iter().map(|(_, share)| share).collect(),
             };
             comm.job_finished(job_id, summary);
         }
     }
 
     /// Takes a finished or cancelled job's shares off its participants.
-    fn collect_shares(&mut self, job: JobId, participants: Vec<WorkerId>) -> Vec<(WorkerId, WorkerShare)> {
+    fn collect_shares(&mut self, job: JobId, participants: Vec<WorkerId>) -> Vec<(WorkerId, Share)> {
         participants
             .into_iter()
-            .filter_map(|id| {
-                let worker = self.workers.get_mut(&id)?;
-                let (jobs, busy_micros) = worker.take_share(job)?;
-                let share = WorkerShare {
-                    worker: worker.spec.name.clone(),
-                    cores: worker.spec.cores,
-                    jobs,
-                    busy_micros,
-                };
-                Some((id, share))
-            })
+            .filter_map(|id| Some((id, self.workers.get_mut(&id)?.take_share(job)?)))
             .collect()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use cluster_proto::{task, task_result, ErrorCode, JobSummary, NoopInput, Task, TaskOutput, TaskResult};
+use bytes::Bytes;
 
 use super::*;
 
@@ -11,7 +11,7 @@ use super::*;
 struct TestComm {
     assigned: VecDeque<(WorkerId, TaskKey)>,
     revokes: VecDeque<(WorkerId, Vec<TaskKey>)>,
-    delivered: VecDeque<(JobId, TaskResult)>,
+    delivered: VecDeque<(JobId, TaskReport)>,
     finished: VecDeque<(JobId, JobSummary)>,
     cancels: VecDeque<(WorkerId, Vec<TaskKey>)>,
     /// Timeouts of all assignments, never required to be checked.
@@ -19,7 +19,7 @@ struct TestComm {
 }
 
 impl Comm for TestComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _task: Task, timeout_ms: Option<u64>) {
+    fn assign(&mut self, worker: WorkerId, key: TaskKey, _payload: &Bytes, timeout_ms: Option<u64>) {
         self.assigned.push_back((worker, key));
         self.timeouts.push(timeout_ms);
     }
@@ -29,8 +29,8 @@ impl Comm for TestComm {
     fn revoke(&mut self, worker: WorkerId, keys: Vec<TaskKey>) {
         self.revokes.push_back((worker, keys));
     }
-    fn deliver(&mut self, job: JobId, result: TaskResult) {
-        self.delivered.push_back((job, result));
+    fn deliver(&mut self, job: JobId, report: TaskReport) {
+        self.delivered.push_back((job, report));
     }
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {
         self.finished.push_back((job, summary));
@@ -55,30 +55,24 @@ impl TestComm {
     }
 }
 
-fn noop(id: u64) -> Task {
-    Task { id, kind: "noop".into(), input: Some(task::Input::Noop(NoopInput {})) }
+fn noop(id: u64) -> NewTask {
+    NewTask { id, payload: Bytes::from_static(b"noop") }
 }
 
-fn ok() -> TaskResult {
-    TaskResult {
-        outcome: Some(task_result::Outcome::Output(TaskOutput::default())),
-        run_micros: 10,
-        ..Default::default()
-    }
+fn ok() -> Finished {
+    Finished { outcome: Outcome::Output(Bytes::new()), run_micros: 10 }
 }
 
-fn error(code: ErrorCode) -> TaskResult {
-    TaskResult {
-        outcome: Some(task_result::Outcome::Error(cluster_proto::TaskError {
-            code: code as i32,
-            message: "x".into(),
-        })),
-        ..Default::default()
-    }
+fn error(code: FailureCode) -> Finished {
+    Finished { outcome: Outcome::failed(code, "x"), run_micros: 0 }
 }
 
-fn spec(name: &str, cores: u32, weight: f64) -> WorkerSpec {
-    WorkerSpec { name: name.into(), cores, weight }
+fn spec(name: &str, cores: u32, weight: f64) -> WorkerDesc {
+    WorkerDesc::new(name, cores).with_weight(weight)
+}
+
+fn job(name: &str) -> JobSpec {
+    JobSpec { name: name.into(), timeout_ms: None }
 }
 
 fn core(prefetch_per_core: u32) -> Core {
@@ -95,7 +89,7 @@ fn pipelines_fill_to_cores_plus_prefetch_in_proportion() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..20).map(noop));
     core.schedule(&mut comm);
     let assigned = comm.take_assigned();
@@ -139,7 +133,7 @@ fn split_follows_cores() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..90).map(noop));
     core.close_input(JOB, &mut comm);
     let done = run_rounds(&mut core, &mut comm, &[(A, 2), (B, 1)]);
@@ -148,7 +142,7 @@ fn split_follows_cores() {
     let (job, summary) = comm.finished.pop_front().unwrap();
     assert_eq!(job, JOB);
     assert_eq!(summary.succeeded, 90);
-    let shares: Vec<_> = summary.workers.iter().map(|s| (s.worker.as_str(), s.cores, s.jobs)).collect();
+    let shares: Vec<_> = summary.shares.iter().map(|s| (s.worker.as_str(), s.cores, s.tasks)).collect();
     assert_eq!(shares, vec![("a", 2, 60), ("b", 1, 30)]);
 }
 
@@ -159,7 +153,7 @@ fn weight_scales_capacity() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 2.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..4).map(noop));
     core.schedule(&mut comm);
     // From the first task: B's ratio (1/2) beats A's (1/1).
@@ -172,7 +166,7 @@ fn lost_worker_charges_only_running_tasks() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("10.0.0.1:35000", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..3).map(noop));
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 3);
@@ -189,10 +183,10 @@ fn lost_worker_charges_only_running_tasks() {
     }
     let (_, failed) = comm.delivered.pop_front().unwrap();
     assert_eq!(failed.id, 0);
-    let Some(task_result::Outcome::Error(err)) = failed.outcome else { panic!("expected an error") };
-    assert_eq!(err.code, ErrorCode::WorkerLost as i32);
+    let Outcome::Failed { code, message } = failed.outcome else { panic!("expected an error") };
+    assert_eq!(code, FailureCode::WorkerLost);
     assert_eq!(
-        err.message,
+        message,
         "task was running on a worker that was lost 3 times (on 10.0.0.1:35000, 10.0.0.2:35000, 10.0.0.3:35000)"
     );
     // Tasks 1 and 2 only ever waited behind task 0: queued again, uncharged.
@@ -204,7 +198,7 @@ fn late_result_from_lost_worker_is_dropped() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, [noop(0)]);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -228,7 +222,7 @@ fn idle_newcomer_takes_prefetched_tasks() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..3).map(noop));
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
@@ -250,7 +244,7 @@ fn revoke_of_started_task_leaves_it_in_place() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..2).map(noop));
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -270,7 +264,7 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "test".into(), None);
+    core.open_job(JOB, job("test"));
     core.submit(JOB, (0..5).map(noop));
     core.schedule(&mut comm);
     let (_, key) = comm.take_assigned()[0];
@@ -279,7 +273,7 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
     // The running task is stopped on its worker, which answers for it.
     assert_eq!(comm.cancels.pop_front(), Some((A, vec![key])));
     assert_eq!(core.worker_stats()[0].in_flight, 1);
-    core.complete(A, key, error(ErrorCode::Cancelled), &mut comm);
+    core.complete(A, key, error(FailureCode::Cancelled), &mut comm);
     assert_eq!(core.worker_stats()[0].in_flight, 0);
     core.schedule(&mut comm);
     assert!(comm.assigned.is_empty() && comm.delivered.is_empty());
@@ -294,7 +288,7 @@ fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB, "t".into(), None);
+    core.open_job(JOB, job("t"));
     core.submit(JOB, [noop(0), noop(1)]);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -304,7 +298,7 @@ fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
     let mut tries = vec![first[0].0];
     let mut at = first[0].0;
     for _ in 0..2 {
-        core.complete(at, slow, error(ErrorCode::TimedOut), &mut comm);
+        core.complete(at, slow, error(FailureCode::TimedOut), &mut comm);
         core.schedule(&mut comm);
         let next = comm.take_assigned();
         assert_eq!(next.len(), 1);
@@ -313,13 +307,13 @@ fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
         tries.push(at);
     }
     assert!(comm.timeouts.iter().all(|t| *t == Some(50)));
-    core.complete(at, slow, error(ErrorCode::TimedOut), &mut comm);
+    core.complete(at, slow, error(FailureCode::TimedOut), &mut comm);
     let results: Vec<_> = comm.delivered.drain(..).map(|(_, r)| r).collect();
     assert_eq!(results.len(), 2);
-    let Some(task_result::Outcome::Error(err)) = &results[1].outcome else { panic!("{results:?}") };
-    assert_eq!(err.code, ErrorCode::TimedOut as i32);
+    let Outcome::Failed { code, message } = &results[1].outcome else { panic!("{results:?}") };
+    assert_eq!(*code, FailureCode::TimedOut);
     let names: Vec<_> = tries.iter().map(|w| if *w == A { "a" } else { "b" }).collect();
-    assert_eq!(err.message, format!("timed out after 50 ms on each of 3 attempts (on {})", names.join(", ")));
+    assert_eq!(*message, format!("timed out after 50 ms on each of 3 attempts (on {})", names.join(", ")));
     assert_eq!(results[1].attempts, 3);
     assert_eq!(comm.finished.drain(..).count(), 1);
 }
@@ -329,7 +323,7 @@ fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "d".into(), None);
+    core.open_job(JOB, job("d"));
     core.submit(JOB, (0..3).map(noop));
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
@@ -349,7 +343,7 @@ fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
     let mut core = core(2);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "p".into(), None);
+    core.open_job(JOB, job("p"));
     core.submit(JOB, (0..1000).map(noop));
     core.schedule(&mut comm);
     let first = comm.take_assigned();
@@ -364,14 +358,14 @@ fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
     // Long tasks (20 ms) keep it at the configured floor.
     let mut core = self::core(2);
     core.add_worker(B, spec("b", 1, 1.0));
-    core.open_job(JOB, "q".into(), None);
+    core.open_job(JOB, job("q"));
     core.submit(JOB, (0..100).map(noop));
     let mut held = VecDeque::new();
     for _ in 0..20 {
         core.schedule(&mut comm);
         held.extend(comm.take_assigned().into_iter().map(|(_, key)| key));
         let key = held.pop_front().unwrap();
-        core.complete(B, key, TaskResult { run_micros: 20_000, ..ok() }, &mut comm);
+        core.complete(B, key, Finished { run_micros: 20_000, ..ok() }, &mut comm);
     }
     core.schedule(&mut comm);
     held.extend(comm.take_assigned().into_iter().map(|(_, key)| key));
@@ -385,7 +379,7 @@ fn summary_keeps_the_share_of_a_worker_that_left() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "s".into(), None);
+    core.open_job(JOB, job("s"));
     core.submit(JOB, (0..3).map(noop));
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
@@ -400,7 +394,7 @@ fn summary_keeps_the_share_of_a_worker_that_left() {
     }
     assert_eq!(comm.delivered.drain(..).count(), 3);
     let (_, summary) = comm.finished.pop_front().unwrap();
-    let shares: Vec<_> = summary.workers.iter().map(|s| (s.worker.as_str(), s.jobs)).collect();
+    let shares: Vec<_> = summary.shares.iter().map(|s| (s.worker.as_str(), s.tasks)).collect();
     assert_eq!(shares, vec![("a", 1), ("b", 2)]);
 }
 
@@ -411,7 +405,7 @@ fn an_old_revoke_answer_does_not_touch_a_reassigned_task() {
     let mut comm = TestComm::default();
     const C: WorkerId = WorkerId(3);
     core.add_worker(A, spec("a", 1, 1.0));
-    core.open_job(JOB, "r".into(), None);
+    core.open_job(JOB, job("r"));
     core.submit(JOB, (0..2).map(noop));
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
@@ -421,7 +415,7 @@ fn an_old_revoke_answer_does_not_touch_a_reassigned_task() {
     assert_eq!(comm.revokes.pop_front(), Some((A, vec![k1]))); // request R1
                                                                // K1 had started on A and times out before A answers R1.
     core.remove_worker(B, &mut comm);
-    core.complete(A, k1, error(ErrorCode::TimedOut), &mut comm);
+    core.complete(A, k1, error(FailureCode::TimedOut), &mut comm);
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned(), vec![(A, k1)], "back on A, the only worker");
     core.add_worker(C, spec("c", 1, 1.0));

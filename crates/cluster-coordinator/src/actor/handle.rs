@@ -1,0 +1,137 @@
+//! How the rest of the coordinator reaches the actor: one typed method per
+//! command, each a message on the actor's queue.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::{JobTx, StatusReport, WorkerTx};
+use crate::error::{CoordinatorError, LinkError, SessionEnd};
+use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
+
+/// Why a job is being cancelled.
+pub(super) enum CancelReason {
+    /// Its client went away; nobody is listening.
+    Disconnected,
+    /// Someone called `Cancel`; the reply gets the number of tasks cancelled.
+    Requested(oneshot::Sender<u64>),
+    /// Its submission stream failed; the client gets this error.
+    Failed(CoordinatorError),
+}
+
+/// What the actor can be asked to do.
+pub(super) enum Command {
+    WorkerUp { desc: WorkerDesc, tx: WorkerTx, reply: oneshot::Sender<WorkerId> },
+    WorkerDown { id: WorkerId, reason: SessionEnd },
+    LinkFailed { address: String, error: LinkError },
+    Completions { worker: WorkerId, batch: Vec<(TaskKey, Finished)> },
+    Revoked { worker: WorkerId, keys: Vec<TaskKey> },
+    Draining { worker: WorkerId, returned: Vec<TaskKey> },
+    OpenJob { tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>> },
+    Submit { job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)> },
+    CloseInput { job: JobId },
+    CancelJob { job: JobId, reason: CancelReason },
+    Status { reply: oneshot::Sender<StatusReport> },
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// A cheap, cloneable way to reach the actor.
+#[derive(Clone)]
+pub(crate) struct ActorHandle {
+    pub(super) tx: mpsc::UnboundedSender<Command>,
+    /// One permit per task the coordinator's queue may still take.
+    pub(crate) admission: Arc<Semaphore>,
+    /// The queue bound (`--max-queued`).
+    pub(crate) max_queued: usize,
+}
+
+impl ActorHandle {
+    /// Sends a command; if the actor is gone the coordinator is shutting
+    /// down and there is nobody left to tell.
+    fn send(&self, command: Command) {
+        let _ = self.tx.send(command);
+    }
+
+    /// A worker's session opened; returns the id its messages carry.
+    pub(crate) async fn worker_up(&self, desc: WorkerDesc, tx: WorkerTx) -> Result<WorkerId, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::WorkerUp { desc, tx, reply });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)
+    }
+
+    /// A worker's session ended.
+    pub(crate) fn worker_down(&self, id: WorkerId, reason: SessionEnd) {
+        self.send(Command::WorkerDown { id, reason });
+    }
+
+    /// A worker at `address` could not be reached (status shows why).
+    pub(crate) fn link_failed(&self, address: String, error: LinkError) {
+        self.send(Command::LinkFailed { address, error });
+    }
+
+    /// A worker reported finished tasks.
+    pub(crate) fn completions(&self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
+        self.send(Command::Completions { worker, batch });
+    }
+
+    /// A worker answered a revoke request with the keys it gave back.
+    pub(crate) fn revoked(&self, worker: WorkerId, keys: Vec<TaskKey>) {
+        self.send(Command::Revoked { worker, keys });
+    }
+
+    /// A worker is draining and handed back these unstarted tasks.
+    pub(crate) fn draining(&self, worker: WorkerId, returned: Vec<TaskKey>) {
+        self.send(Command::Draining { worker, returned });
+    }
+
+    /// Opens a job whose events go to `tx`.
+    pub(crate) async fn open_job(&self, tx: JobTx, spec: JobSpec) -> Result<JobId, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::OpenJob { tx, spec, reply });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
+    }
+
+    /// Adds tasks to a job, and results for tasks refused at the edge
+    /// (each holds an admission permit, as queued tasks do).
+    pub(crate) fn submit(&self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>) {
+        self.send(Command::Submit { job, tasks, rejected });
+    }
+
+    /// The job's client sent all its tasks.
+    pub(crate) fn close_input(&self, job: JobId) {
+        self.send(Command::CloseInput { job });
+    }
+
+    /// The job's client went away: its tasks are cancelled.
+    pub(crate) fn client_gone(&self, job: JobId) {
+        self.send(Command::CancelJob { job, reason: CancelReason::Disconnected });
+    }
+
+    /// The job's submission failed: its tasks are cancelled and its client
+    /// gets `error`.
+    pub(crate) fn submission_failed(&self, job: JobId, error: CoordinatorError) {
+        self.send(Command::CancelJob { job, reason: CancelReason::Failed(error) });
+    }
+
+    /// Cancels a job on request; returns how many tasks had no result.
+    pub(crate) async fn cancel(&self, job: JobId) -> Result<u64, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CancelJob { job, reason: CancelReason::Requested(reply) });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)
+    }
+
+    /// The cluster as the coordinator sees it.
+    pub(crate) async fn status(&self) -> Result<StatusReport, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Status { reply });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)
+    }
+
+    /// Stops taking jobs, ends every open job's stream with UNAVAILABLE and
+    /// stops their tasks on the workers.
+    pub(crate) async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Shutdown { reply });
+        let _ = rx.await;
+    }
+}

@@ -1,0 +1,171 @@
+//! The scheduler's vocabulary: what a worker, a task, an outcome and a
+//! job's summary are, as plain Rust types. The wire edge (`crate::wire`)
+//! converts to and from the proto; nothing here knows gRPC.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+/// A worker as it described itself when its session opened, validated once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerDesc {
+    /// Display name: the one it advertised, else the address dialled.
+    pub name: String,
+    /// The address the coordinator dialled.
+    pub address: String,
+    /// Cores it runs tasks on, in `1..=MAX_CORES`.
+    pub cores: u32,
+    /// Relative speed of a core: positive and finite.
+    pub weight: f64,
+    /// Labels it advertised.
+    pub labels: BTreeMap<String, String>,
+    /// Task kinds it runs.
+    pub kinds: Vec<String>,
+    /// Its software version.
+    pub version: String,
+}
+
+/// Most cores one worker is believed to have: a bogus core count must not
+/// make the coordinator think the whole cluster is idle.
+pub const MAX_CORES: u32 = 4096;
+
+#[cfg_attr(not(any(test, feature = "bench")), allow(dead_code))]
+impl WorkerDesc {
+    /// A worker called `name` with `cores` of weight 1, for tests and benches.
+    pub fn new(name: &str, cores: u32) -> Self {
+        Self {
+            name: name.into(),
+            address: name.into(),
+            cores,
+            weight: 1.0,
+            labels: BTreeMap::new(),
+            kinds: Vec::new(),
+            version: String::new(),
+        }
+    }
+
+    /// The same worker with another weight.
+    pub fn with_weight(self, weight: f64) -> Self {
+        Self { weight, ..self }
+    }
+
+    /// Capacity `cores x weight`, the dispatch order's denominator.
+    pub fn capacity(&self) -> f64 {
+        f64::from(self.cores) * self.weight
+    }
+}
+
+/// A task as a client submitted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// The client's id for it, echoed in its result.
+    pub id: u64,
+    /// What the worker gets: the task's kind and input, encoded once at the
+    /// edge and sent as is to every worker it is assigned to.
+    pub payload: Bytes,
+}
+
+/// Why a task failed, as the scheduler's retry rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The input was malformed or out of range.
+    InvalidInput,
+    /// No worker knows the kind.
+    UnknownKind,
+    /// The task's own code failed.
+    TaskFailed,
+    /// It ran over its timeout (a worker stopped it): spends an attempt.
+    TimedOut,
+    /// The workers running it were lost too many times.
+    WorkerLost,
+    /// It was stopped before finishing (its job was cancelled, or its
+    /// worker shut down): spends an attempt if the job still wants it.
+    Cancelled,
+    /// Its result did not fit in a message.
+    ResultTooLarge,
+    /// A code this coordinator does not know.
+    Unspecified,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It succeeded; the output as the worker encoded it, passed through.
+    Output(Bytes),
+    /// It failed.
+    Failed {
+        /// Why, for programs.
+        code: FailureCode,
+        /// Why, for people.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// A failure.
+    pub fn failed(code: FailureCode, message: impl Into<String>) -> Self {
+        Outcome::Failed { code, message: message.into() }
+    }
+
+    /// Whether the task succeeded.
+    pub fn is_output(&self) -> bool {
+        matches!(self, Outcome::Output(_))
+    }
+}
+
+/// What a worker reported for a task it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it ran, in microseconds.
+    pub run_micros: u64,
+}
+
+/// A task's one result, as delivered to its client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// The client's id for the task.
+    pub id: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The worker that ran it last; empty if none did.
+    pub worker: String,
+    /// How long it ran, in microseconds.
+    pub run_micros: u64,
+    /// Times it was started.
+    pub attempts: u32,
+}
+
+/// The tasks one worker ran for a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    /// The worker's name.
+    pub worker: String,
+    /// Its cores.
+    pub cores: u32,
+    /// Tasks of the job it ran.
+    pub tasks: u64,
+    /// Their run time, in microseconds.
+    pub busy_micros: u64,
+}
+
+/// A finished job's figures.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobSummary {
+    /// Tasks that succeeded.
+    pub succeeded: u64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Each worker's share, in the order the workers joined.
+    pub shares: Vec<Share>,
+}
+
+/// What a client asks of a job besides its tasks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobSpec {
+    /// A name for status and logs.
+    pub name: String,
+    /// Longest a task may run, in milliseconds; `None` takes the default.
+    pub timeout_ms: Option<u64>,
+}

@@ -1,0 +1,27 @@
+//! A task as the scheduler keeps it: compact, because a million may be
+//! queued, with its payload stored once and shared with every assignment.
+
+use bytes::Bytes;
+
+use super::{JobId, WorkerId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TaskState {
+    Queued,
+    Assigned { worker: WorkerId, seq: u64, revoking: bool },
+}
+
+#[derive(Debug)]
+pub(super) struct TaskEntry {
+    pub(super) job: JobId,
+    /// The client's id for the task.
+    pub(super) id: u64,
+    /// Kind and input, encoded for the worker.
+    pub(super) payload: Bytes,
+    pub(super) state: TaskState,
+    /// Attempts spent: times the task was running on a worker that was
+    /// lost, or timed out.
+    pub(super) attempts: u32,
+    /// The workers those attempts were spent on.
+    pub(super) tried_on: Vec<String>,
+}
