@@ -48,8 +48,9 @@ pub(crate) async fn connect(
     options: &LinkOptions,
 ) -> Result<WorkerLink, LinkError> {
     let timeout = options.connect_timeout;
-    let (tx, stream, hello) =
-        tokio::time::timeout(timeout, open(address, options)).await.map_err(|_| LinkError::Timeout(timeout))??;
+    let (tx, stream, hello) = tokio::time::timeout(timeout, open(address, options))
+        .await
+        .map_err(|_| LinkError::Timeout(timeout))??;
     let desc = wire::worker_desc(address, hello);
     let cores = desc.cores;
     let id = actor.worker_up(desc, tx).await.map_err(|_| LinkError::ShuttingDown)?;
@@ -84,7 +85,9 @@ async fn open(address: &str, options: &LinkOptions) -> Result<Opened, LinkError>
         .map_err(|s| LinkError::Refused { code: format!("{:?}", s.code()), message: s.message().into() })?
         .into_inner();
     match stream.message().await {
-        Ok(Some(FromWorkerMessage { event: Some(from_worker::Event::Hello(info)) })) => Ok((tx, stream, info)),
+        Ok(Some(FromWorkerMessage { event: Some(from_worker::Event::Hello(info)) })) => {
+            Ok((tx, stream, info))
+        }
         Ok(_) => Err(LinkError::NoHello),
         Err(s) => Err(LinkError::Failed(s.message().into())),
     }

@@ -84,9 +84,13 @@ pub(crate) fn finished(done: Completion) -> (TaskKey, Finished) {
     let outcome = match done.outcome {
         Some(completion::Outcome::Output(bytes)) => match pb::TaskOutput::decode(bytes.clone()) {
             Ok(_) => Outcome::Output(bytes),
-            Err(e) => Outcome::failed(FailureCode::TaskFailed, format!("the worker sent a malformed output: {e}")),
+            Err(e) => {
+                Outcome::failed(FailureCode::TaskFailed, format!("the worker sent a malformed output: {e}"))
+            }
         },
-        Some(completion::Outcome::Error(e)) => Outcome::Failed { code: failure_code(e.code), message: e.message },
+        Some(completion::Outcome::Error(e)) => {
+            Outcome::Failed { code: failure_code(e.code), message: e.message }
+        }
         None => Outcome::failed(FailureCode::TaskFailed, "the worker reported the task without an outcome"),
     };
     (TaskKey(done.key), Finished { outcome, run_micros: done.run_micros })
@@ -96,7 +100,9 @@ pub(crate) fn finished(done: Completion) -> (TaskKey, Finished) {
 pub(crate) fn task_result(report: TaskReport) -> pb::TaskResult {
     let outcome = match report.outcome {
         // Checked when it arrived (`finished`).
-        Outcome::Output(bytes) => pb::task_result::Outcome::Output(pb::TaskOutput::decode(bytes).unwrap_or_default()),
+        Outcome::Output(bytes) => {
+            pb::task_result::Outcome::Output(pb::TaskOutput::decode(bytes).unwrap_or_default())
+        }
         Outcome::Failed { code, message } => {
             pb::task_result::Outcome::Error(pb::TaskError { code: error_code(code) as i32, message })
         }
@@ -127,7 +133,12 @@ pub(crate) fn summary(summary: JobSummary) -> pb::JobSummary {
     let workers = summary
         .shares
         .into_iter()
-        .map(|s| pb::WorkerShare { worker: s.worker, cores: s.cores, jobs: s.tasks, busy_micros: s.busy_micros })
+        .map(|s| pb::WorkerShare {
+            worker: s.worker,
+            cores: s.cores,
+            jobs: s.tasks,
+            busy_micros: s.busy_micros,
+        })
         .collect();
     pb::JobSummary { succeeded: summary.succeeded, failed: summary.failed, workers }
 }
@@ -192,12 +203,16 @@ pub(crate) fn to_worker_messages(message: ToWorker, max_message_bytes: usize) ->
         }
         ToWorker::Cancel(list) => keys(list)
             .into_iter()
-            .map(|keys| to_worker::Event::Cancel(pb::CancelTasks { keys: keys.into_iter().map(|k| k.0).collect() }))
+            .map(|keys| {
+                to_worker::Event::Cancel(pb::CancelTasks { keys: keys.into_iter().map(|k| k.0).collect() })
+            })
             .collect(),
         // Never split: the worker answers each request once, and the
         // scheduler asks for at most a worker's prefetched tasks.
         ToWorker::Revoke(list) => {
-            vec![to_worker::Event::Revoke(pb::RevokeRequest { keys: list.into_iter().map(|k| k.0).collect() })]
+            vec![to_worker::Event::Revoke(pb::RevokeRequest {
+                keys: list.into_iter().map(|k| k.0).collect(),
+            })]
         }
     };
     events.into_iter().map(|event| ToWorkerMessage { event: Some(event) }).collect()
@@ -309,14 +324,24 @@ mod tests {
 
     #[test]
     fn an_assignment_decodes_as_the_proto_one_with_the_task_inside() {
-        let task = pb::Task { id: 9, kind: "sum-primes".into(), input: Some(pb::task::Input::SumPrimes(pb::SumPrimesInput { n: 100 })) };
+        let task = pb::Task {
+            id: 9,
+            kind: "sum-primes".into(),
+            input: Some(pb::task::Input::SumPrimes(pb::SumPrimesInput { n: 100 })),
+        };
         let new = new_task(task);
         assert_eq!(new.id, 9);
         let assign = Assign { key: TaskKey(5), payload: new.payload, timeout_ms: Some(30) };
         let messages = to_worker_messages(ToWorker::Assign(vec![assign]), 1 << 20);
         let decoded = pb::CoordinatorMessage::decode(messages[0].encode_to_vec().as_slice()).unwrap();
-        let Some(pb::coordinator_message::Event::Assign(batch)) = decoded.event else { panic!("{decoded:?}") };
-        let expected = pb::Task { id: 0, kind: "sum-primes".into(), input: Some(pb::task::Input::SumPrimes(pb::SumPrimesInput { n: 100 })) };
+        let Some(pb::coordinator_message::Event::Assign(batch)) = decoded.event else {
+            panic!("{decoded:?}")
+        };
+        let expected = pb::Task {
+            id: 0,
+            kind: "sum-primes".into(),
+            input: Some(pb::task::Input::SumPrimes(pb::SumPrimesInput { n: 100 })),
+        };
         assert_eq!(batch.tasks, [pb::Assignment { key: 5, task: Some(expected), timeout_ms: Some(30) }]);
     }
 
@@ -336,15 +361,22 @@ mod tests {
         let Some(from_worker::Event::Completions(batch)) = got.event else { panic!("{got:?}") };
         let (key, done) = finished(batch.completions.into_iter().next().unwrap());
         assert_eq!((key, done.run_micros), (TaskKey(3), 12));
-        let report = TaskReport { id: 1, outcome: done.outcome, worker: "w".into(), run_micros: 12, attempts: 1 };
+        let report =
+            TaskReport { id: 1, outcome: done.outcome, worker: "w".into(), run_micros: 12, attempts: 1 };
         assert_eq!(task_result(report).outcome, Some(pb::task_result::Outcome::Output(output)));
     }
 
     #[test]
     fn malformed_or_missing_outcomes_fail_the_task() {
-        let garbage = Completion { key: 1, outcome: Some(completion::Outcome::Output(Bytes::from_static(&[0xff]))), run_micros: 0 };
+        let garbage = Completion {
+            key: 1,
+            outcome: Some(completion::Outcome::Output(Bytes::from_static(&[0xff]))),
+            run_micros: 0,
+        };
         let (_, done) = finished(garbage);
-        assert!(matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, ref message } if message.contains("malformed output")));
+        assert!(
+            matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, ref message } if message.contains("malformed output"))
+        );
         let (_, done) = finished(Completion { key: 1, outcome: None, run_micros: 0 });
         assert!(matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, .. }));
     }

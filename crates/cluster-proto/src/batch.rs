@@ -41,7 +41,8 @@ impl<T> Batcher<T> {
     /// the next one.
     pub fn push(&mut self, item: T, len: usize) -> Option<Vec<T>> {
         let framed = framed_len(len);
-        let full = !self.items.is_empty() && (self.size + framed > self.budget || self.items.len() >= MAX_ITEMS);
+        let full =
+            !self.items.is_empty() && (self.size + framed > self.budget || self.items.len() >= MAX_ITEMS);
         let done = full.then(|| self.take());
         self.size += framed;
         self.items.push(item);
@@ -50,8 +51,7 @@ impl<T> Batcher<T> {
 
     /// Whether the current batch is full: no item of `len` bytes fits.
     pub fn is_full_for(&self, len: usize) -> bool {
-        !self.items.is_empty()
-            && (self.size + framed_len(len) > self.budget || self.items.len() >= MAX_ITEMS)
+        !self.items.is_empty() && (self.size + framed_len(len) > self.budget || self.items.len() >= MAX_ITEMS)
     }
 
     /// Whether no item is waiting.
@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn many_tiny_items_are_capped_by_count() {
         let batches = split(0..10_000u64, 1 << 30, |_| 1);
-        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [MAX_ITEMS, MAX_ITEMS, 10_000 - 2 * MAX_ITEMS]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [MAX_ITEMS, MAX_ITEMS, 10_000 - 2 * MAX_ITEMS]
+        );
     }
 
     #[test]

@@ -53,7 +53,11 @@ impl ActorHandle {
     }
 
     /// A worker's session opened; returns the id its messages carry.
-    pub(crate) async fn worker_up(&self, desc: WorkerDesc, tx: WorkerTx) -> Result<WorkerId, CoordinatorError> {
+    pub(crate) async fn worker_up(
+        &self,
+        desc: WorkerDesc,
+        tx: WorkerTx,
+    ) -> Result<WorkerId, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::WorkerUp { desc, tx, reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)

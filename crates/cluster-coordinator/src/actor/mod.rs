@@ -160,7 +160,12 @@ impl Actor {
         tracing::info!(worker = %desc.name, cores = desc.cores, weight = desc.weight, "worker joined");
         self.comm.workers.insert(id, tx);
         self.addresses.insert(id, desc.address.clone());
-        let link = Link { worker: Some(id), desc: Some(desc.clone()), state: LinkState::Active, last_error: String::new() };
+        let link = Link {
+            worker: Some(id),
+            desc: Some(desc.clone()),
+            state: LinkState::Active,
+            last_error: String::new(),
+        };
         self.links.insert(desc.address.clone(), link);
         self.core.add_worker(id, desc);
     }
@@ -204,7 +209,12 @@ impl Actor {
         link.state = LinkState::Draining;
     }
 
-    fn open_job(&mut self, tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>>) {
+    fn open_job(
+        &mut self,
+        tx: JobTx,
+        spec: JobSpec,
+        reply: oneshot::Sender<Result<JobId, CoordinatorError>>,
+    ) {
         if self.closing {
             let _ = reply.send(Err(CoordinatorError::ShuttingDown));
             return;

@@ -7,8 +7,8 @@ use std::pin::Pin;
 use cluster_proto::batch;
 use cluster_proto::client_service_server::ClientService;
 use cluster_proto::{
-    submit_response, CancelRequest, CancelResponse, JobAccepted, StatusRequest, StatusResponse, SubmitRequest,
-    SubmitResponse,
+    submit_response, CancelRequest, CancelResponse, JobAccepted, StatusRequest, StatusResponse,
+    SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -48,7 +48,10 @@ impl ClientService for ClientApi {
 }
 
 impl ClientApi {
-    async fn inner_submit(&self, mut incoming: Streaming<SubmitRequest>) -> Result<ResultStream, CoordinatorError> {
+    async fn inner_submit(
+        &self,
+        mut incoming: Streaming<SubmitRequest>,
+    ) -> Result<ResultStream, CoordinatorError> {
         // The first message carries the job's options (and maybe tasks).
         let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
         let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
