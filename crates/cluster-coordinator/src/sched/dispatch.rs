@@ -45,6 +45,18 @@ impl LoadIndex {
         self.set.remove(key);
     }
 
+    /// Swaps one entry for another (either may be absent).
+    pub(crate) fn replace(&mut self, old: Option<LoadKey>, new: Option<LoadKey>) {
+        if old != new {
+            if let Some(key) = old {
+                self.remove(&key);
+            }
+            if let Some(key) = new {
+                self.insert(key);
+            }
+        }
+    }
+
     /// The least-loaded worker with a free slot.
     pub(crate) fn first(&self) -> Option<LoadKey> {
         self.set.first().copied()
@@ -52,37 +64,37 @@ impl LoadIndex {
 }
 
 impl Core {
-    /// Hands queued tasks to workers, least loaded first; when the queue is
-    /// empty and cores are idle, asks busy workers to give back prefetched
-    /// tasks so the idle cores get them.
+    /// Hands queued tasks to workers, least loaded first, taking from the
+    /// jobs in turn; when no task is left to place and cores are idle, asks
+    /// busy workers to give back prefetched tasks so the idle cores get them.
     pub fn schedule(&mut self, comm: &mut impl Comm) {
         self.dispatch(comm);
-        if self.queue.is_empty() {
+        if !self.has_ready() {
             self.steal(comm);
         }
     }
 
     fn dispatch(&mut self, comm: &mut impl Comm) {
-        while let Some(&key) = self.queue.front() {
-            let Some(entry) = self.tasks.get_mut(key) else {
-                self.queue.pop_front(); // cancelled while queued
+        while let Some(key) = self.peek_ready() {
+            let Some(entry) = self.tasks.get(key) else {
+                self.take_ready(); // gone; cannot happen, but never loop on it
                 continue;
             };
-            if entry.state != TaskState::Queued {
-                self.queue.pop_front();
-                continue;
-            }
-            let Some(slot) = self.load.first() else { break };
+            // A task taken back for an idle core goes to an idle worker;
+            // least-loaded order could send it straight back (weights).
+            let slot = if entry.stolen { self.idle.first().or(self.load.first()) } else { self.load.first() };
+            let Some(slot) = slot else { break };
+            self.take_ready();
             let worker_id = slot.worker();
             let Some(worker) = self.workers.get_mut(&worker_id) else { break };
+            let Some(entry) = self.tasks.get_mut(key) else { continue };
             let timeout_ms = self.jobs.get(&entry.job).and_then(|job| job.timeout_ms);
-            self.queue.pop_front();
-            self.queued -= 1;
             self.tick += 1;
             let seq = self.tick;
             worker.assigned.push(seq, key);
             worker.last_assigned = seq;
             entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: false };
+            entry.stolen = false;
             comm.assign(worker_id, key, &entry.payload, timeout_ms);
             self.reindex(worker_id);
         }
@@ -140,14 +152,8 @@ impl Core {
 
     /// Removes `old`'s entries from the indexes and adds `new`'s.
     pub(super) fn apply_index(&mut self, old: Indexed, new: Indexed) {
-        if old.load != new.load {
-            if let Some(key) = old.load {
-                self.load.remove(&key);
-            }
-            if let Some(key) = new.load {
-                self.load.insert(key);
-            }
-        }
+        self.load.replace(old.load, new.load);
+        self.idle.replace(old.idle_key, new.idle_key);
         self.idle_cores = self.idle_cores - u64::from(old.idle) + u64::from(new.idle);
     }
 }

@@ -1,9 +1,8 @@
 //! Jobs: their lifecycle (open, input closed, cancelled, finished), their
 //! results, and the per-worker shares their summaries report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use super::task::TaskState;
 use super::{Comm, Core, FailureCode, JobId, JobSpec, JobStats, JobSummary, Outcome, Share, TaskKey};
 use super::{TaskReport, WorkerId};
 
@@ -21,6 +20,14 @@ pub(super) struct Job {
     pub(super) participants: Vec<WorkerId>,
     /// Shares of participants that left before the job ended.
     pub(super) departed: Vec<(WorkerId, Share)>,
+    /// Its tasks waiting for a worker, next first.
+    pub(super) queue: VecDeque<TaskKey>,
+    /// Whether it is listed in the core's ring of jobs to serve.
+    pub(super) in_ring: bool,
+    /// Not dispatched for now: its client has too many results unread.
+    pub(super) paused: bool,
+    /// Whether a task of it was ever dispatched.
+    pub(super) served: bool,
 }
 
 impl Core {
@@ -68,26 +75,19 @@ impl Core {
     /// stopped on their workers (whose answers are then discarded). Returns
     /// how many tasks had no result yet.
     pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
-        let Some(entry) = self.jobs.remove(&job) else { return 0 };
-        self.collect_shares(job, entry.participants);
-        let mut dropped = 0;
+        let Some(mut entry) = self.jobs.remove(&job) else { return 0 };
+        self.collect_shares(job, std::mem::take(&mut entry.participants));
+        self.drop_queue(std::mem::take(&mut entry.queue));
+        // Its assigned tasks stay in the table until their workers answer,
+        // so those answers are recognised (and dropped) as its.
         let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
-        self.tasks.retain(|key, task| {
-            if task.job != job {
-                return true;
-            }
-            match task.state {
-                TaskState::Queued => {
-                    dropped += 1;
-                    false
-                }
-                TaskState::Assigned { worker, .. } => {
-                    stop.entry(worker).or_default().push(key);
-                    true
+        for (&worker_id, worker) in &self.workers {
+            for key in worker.assigned.keys() {
+                if self.tasks.get(key).is_some_and(|task| task.job == job) {
+                    stop.entry(worker_id).or_default().push(key);
                 }
             }
-        });
-        self.queued -= dropped;
+        }
         for (worker, keys) in stop {
             comm.cancel(worker, keys);
         }

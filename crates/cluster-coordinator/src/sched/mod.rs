@@ -16,13 +16,14 @@ mod dispatch;
 mod ids;
 mod jobs;
 mod model;
+mod queue;
 mod table;
 mod task;
 #[cfg(test)]
 mod tests;
 mod worker;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 pub use comm::Comm;
 pub use ids::{JobId, TaskKey, WorkerId};
@@ -32,6 +33,7 @@ pub use model::{
 
 use dispatch::LoadIndex;
 use jobs::Job;
+use queue::Ring;
 // Ids are ours, not a client's, so a fast non-DoS-resistant hash is fine.
 use rustc_hash::FxHashMap as HashMap;
 use table::Table;
@@ -88,6 +90,9 @@ pub struct Core {
     workers: HashMap<WorkerId, Worker>,
     /// Active workers with a free pipeline slot, least loaded first.
     load: LoadIndex,
+    /// Active workers with an idle core, least loaded first: where tasks
+    /// taken back from busy workers go.
+    idle: LoadIndex,
     /// Workers that held unstarted tasks beyond their cores when last
     /// indexed: candidates to steal from, checked when popped (a stack with
     /// lazy deletion: each worker is listed at most once).
@@ -96,8 +101,11 @@ pub struct Core {
     idle_cores: u64,
     /// Tasks asked back from workers and not answered yet.
     revoking: u64,
-    queue: VecDeque<TaskKey>,
+    /// Jobs with queued tasks, served in turn (each job keeps its queue).
+    ring: Ring,
+    /// Tasks queued over all jobs, and their payloads' bytes.
     queued: u64,
+    queued_bytes: u64,
     tasks: Table<TaskEntry>,
     jobs: HashMap<JobId, Job>,
     tick: u64,
@@ -113,6 +121,11 @@ impl Core {
     /// Tasks waiting for a worker.
     pub fn queued(&self) -> u64 {
         self.queued
+    }
+
+    /// Bytes of the payloads of the tasks waiting for a worker.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued_bytes
     }
 
     /// Jobs not finished yet.
@@ -183,10 +196,10 @@ impl Core {
         self.requeue_front(requeue);
     }
 
-    /// Tasks of an open job; they join the back of the queue.
+    /// Tasks of an open job; they join the back of its queue.
     pub fn submit(&mut self, job: JobId, tasks: impl IntoIterator<Item = NewTask>) {
-        let Some(entry) = self.jobs.get_mut(&job) else { return };
         for task in tasks {
+            let Some(entry) = self.jobs.get_mut(&job) else { return };
             entry.remaining += 1;
             entry.submitted += 1;
             let key = self.tasks.insert(TaskEntry {
@@ -194,11 +207,11 @@ impl Core {
                 id: task.id,
                 payload: task.payload,
                 state: TaskState::Queued,
+                stolen: false,
                 attempts: 0,
                 tried_on: Vec::new(),
             });
-            self.queue.push_back(key);
-            self.queued += 1;
+            self.enqueue(key, false);
         }
     }
 
@@ -292,6 +305,10 @@ impl Core {
                 {
                     if returned.contains(&key) {
                         if self.unassign(worker_id, key) {
+                            // Taken back for an idle core: it goes there.
+                            if let Some(entry) = self.tasks.get_mut(key) {
+                                entry.stolen = true;
+                            }
                             requeue.push(key);
                         }
                     } else {
@@ -326,19 +343,5 @@ impl Core {
             self.revoking -= 1;
         }
         true
-    }
-
-    /// Puts tasks back at the front of the queue, in the given order; tasks
-    /// whose job is gone are dropped instead.
-    fn requeue_front(&mut self, keys: Vec<TaskKey>) {
-        for key in keys.into_iter().rev() {
-            let alive = matches!(self.tasks.get(key), Some(e) if self.jobs.contains_key(&e.job));
-            if alive {
-                self.queue.push_front(key);
-                self.queued += 1;
-            } else {
-                self.tasks.remove(key);
-            }
-        }
     }
 }

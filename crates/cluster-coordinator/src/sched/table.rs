@@ -44,7 +44,7 @@ fn split(key: TaskKey) -> (usize, u32) {
 
 impl<T> Table<T> {
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
@@ -106,22 +106,6 @@ impl<T> Table<T> {
         }
         Some(value)
     }
-
-    /// Removes the values for which `keep` is false.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(TaskKey, &mut T) -> bool) {
-        let mut keys = Vec::new();
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if let Slot::Occupied { generation, value } = slot {
-                let k = key(index as u32, *generation);
-                if !keep(k, value) {
-                    keys.push(k);
-                }
-            }
-        }
-        for key in keys {
-            self.remove(key);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -139,7 +123,7 @@ mod tests {
         assert_eq!(table.get(a), None);
         assert_eq!(table.get(c), Some(&"c"));
         assert_eq!(table.remove(a), None);
-        table.retain(|_, v| *v != "b");
+        table.remove(b);
         assert!(!table.contains(b));
         assert_eq!(table.len(), 1);
         // Emptied and refilled: none of the old keys matches.

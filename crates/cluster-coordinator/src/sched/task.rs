@@ -19,6 +19,9 @@ pub(super) struct TaskEntry {
     /// Kind and input, encoded for the worker.
     pub(super) payload: Bytes,
     pub(super) state: TaskState,
+    /// Handed back from a busy worker for an idle core: dispatch sends it
+    /// to an idle worker, not back to the least loaded one.
+    pub(super) stolen: bool,
     /// Attempts spent: times the task was running on a worker that was
     /// lost, or timed out.
     pub(super) attempts: u32,

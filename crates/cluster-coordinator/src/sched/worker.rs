@@ -10,6 +10,8 @@ use super::{JobId, Share, TaskKey, WorkerDesc, WorkerId};
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct Indexed {
     pub(super) load: Option<LoadKey>,
+    /// Its place among workers with an idle core.
+    pub(super) idle_key: Option<LoadKey>,
     pub(super) prefetched: u32,
     pub(super) idle: u32,
 }
@@ -134,11 +136,12 @@ impl Worker {
             return Indexed::default();
         }
         let in_flight = self.in_flight();
-        let load = (in_flight < self.limit())
-            .then(|| LoadKey::new(in_flight, self.capacity, self.last_assigned, id));
+        let key = LoadKey::new(in_flight, self.capacity, self.last_assigned, id);
+        let load = (in_flight < self.limit()).then_some(key);
         let held = in_flight - self.revoking;
         Indexed {
             load,
+            idle_key: (in_flight < self.desc.cores).then_some(key),
             prefetched: held.saturating_sub(self.desc.cores),
             idle: self.desc.cores.saturating_sub(in_flight),
         }
