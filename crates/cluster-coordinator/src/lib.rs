@@ -17,14 +17,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster_node::{ServerTask, ServerTaskError};
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use crate::core::CoreConfig;
-pub use cluster_auth::Security;
-use cluster_auth::ServerTask;
+pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,9 +53,6 @@ pub struct CoordinatorConfig {
     pub insecure: bool,
 }
 
-/// Default `max_message_bytes`: tonic's default of 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
-
 impl CoordinatorConfig {
     /// A coordinator on `listen` with default tunables and no static workers.
     pub fn new(listen: SocketAddr) -> Self {
@@ -78,16 +74,11 @@ impl CoordinatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] cluster_node::BindError),
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Serve(#[from] cluster_auth::ServeError),
+    Serve(#[from] cluster_node::ServeError),
 }
 
 /// A running coordinator.
@@ -120,7 +111,7 @@ impl RunningCoordinator {
     }
 
     /// Waits until the server ends by itself (an error).
-    pub async fn wait(&mut self) -> Result<(), String> {
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
         self.server.wait().await
     }
 }
@@ -128,11 +119,8 @@ impl RunningCoordinator {
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
     let security = &config.security;
-    let mut builder = security.server(config.listen, config.insecure)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
+    let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
     let actor = actor::spawn(config.core.clone(), config.max_queued.max(1), max_message_bytes);
     let options = link::LinkOptions {
@@ -145,7 +133,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let ids = Arc::new(AtomicU64::new(1));
     let mut links = Vec::new();
     for worker in &config.workers {
-        links.push(tokio::spawn(link::keep_static(
+        links.push(cluster_node::spawn(link::keep_static(
             worker.clone(),
             actor.clone(),
             options.clone(),

@@ -53,13 +53,12 @@ pub(crate) async fn connect(
     let security = &options.security;
     // Keep-alive at the heartbeat timeout: a dead connection is found as
     // soon as a silent worker would be.
-    let endpoint = security
-        .endpoint(address, options.connect_timeout)
+    let endpoint = cluster_node::endpoint(security, address, options.connect_timeout)
         .map_err(|e| e.to_string())?
         .http2_keep_alive_interval(options.heartbeat_timeout)
         .keep_alive_timeout(options.heartbeat_timeout);
     let opened = tokio::time::timeout(options.connect_timeout, async {
-        let channel = security.connect_endpoint(endpoint).await.map_err(|e| e.to_string())?;
+        let channel = cluster_node::connect_endpoint(security, endpoint).await.map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::unbounded_channel::<CoordinatorMessage>();
         let mut stream = WorkerServiceClient::new(channel)
             .max_decoding_message_size(options.max_message_bytes)

@@ -13,12 +13,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cluster_auth::Security;
-use cluster_auth::ServerTask;
+pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
+use cluster_node::{ServerTask, ServerTaskError};
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Longest a shutdown waits for stopped tasks to report.
@@ -55,9 +54,6 @@ pub struct WorkerConfig {
     /// Allow a non-loopback listener with neither secret nor mutual TLS.
     pub insecure: bool,
 }
-
-/// Default `max_message_bytes`: tonic's default of 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 impl WorkerConfig {
     /// A worker on `listen` with one slot per available core.
@@ -97,13 +93,8 @@ pub fn available_cores() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] cluster_node::BindError),
     /// A flag had an impossible value.
     #[error("{0}")]
     Config(String),
@@ -112,7 +103,7 @@ pub enum StartError {
     Threads(std::io::Error),
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Serve(#[from] cluster_auth::ServeError),
+    Serve(#[from] cluster_node::ServeError),
 }
 
 /// A running worker.
@@ -158,7 +149,7 @@ impl RunningWorker {
     }
 
     /// Waits until the server ends by itself (an error).
-    pub async fn wait(&mut self) -> Result<(), String> {
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
         self.server.wait().await
     }
 }
@@ -177,11 +168,8 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         ));
     }
     let security = config.security.clone();
-    let mut builder = security.server(config.listen, config.insecure)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
+    let (listener, addr) = cluster_node::bind(config.listen).await?;
     let info = WorkerInfo {
         cores: config.cores,
         weight: config.weight,
@@ -190,7 +178,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         name: config.name.clone().unwrap_or_default(),
         kinds: registry.names().map(String::from).collect(),
     };
-    let max_result_bytes = config.max_message_bytes.saturating_sub(1024);
+    let max_result_bytes = config.max_message_bytes.saturating_sub(cluster_node::MESSAGE_HEADROOM);
     let executor = Arc::new(
         executor::Executor::new(config.cores, registry, max_result_bytes).map_err(StartError::Threads)?,
     );
@@ -213,7 +201,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let server = ServerTask::spawn(router, listener);
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
-        tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
+        cluster_node::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
     Ok(RunningWorker { addr, phase, executor, server })

@@ -84,12 +84,12 @@ impl WorkerService for SessionService {
         let sessions = self.sessions.clone();
         let incoming = request.into_inner();
         let reader_out = out_tx.clone();
-        tokio::spawn(async move {
+        cluster_node::spawn(async move {
             session.read(incoming, done_tx, reader_out).await;
             sessions.send_modify(|n| *n = n.saturating_sub(1));
         });
         drop(out_tx);
-        let batch_limit = self.max_message_bytes.saturating_sub(1024).max(1);
+        let batch_limit = self.max_message_bytes.saturating_sub(cluster_node::MESSAGE_HEADROOM).max(1);
         let outbound = Outbound::new(out_rx, done_rx, self.heartbeat_interval, batch_limit);
         Ok(Response::new(Box::pin(outbound)))
     }

@@ -79,7 +79,7 @@ impl ActorComm {
 
     /// Sends assignments in messages that stay under the size limit.
     fn send_assignments(&self, worker: WorkerId, tasks: Vec<Assignment>) {
-        let budget = self.max_message_bytes.saturating_sub(1024).max(1);
+        let budget = self.max_message_bytes.saturating_sub(cluster_node::MESSAGE_HEADROOM).max(1);
         let mut batch = Vec::new();
         let mut size = 0;
         for task in tasks {

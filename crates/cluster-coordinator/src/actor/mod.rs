@@ -130,7 +130,7 @@ pub(crate) fn spawn(config: CoreConfig, max_queued: usize, max_message_bytes: us
         admission: admission.clone(),
         held: 0,
     };
-    tokio::spawn(actor.run(rx));
+    cluster_node::spawn(actor.run(rx));
     ActorHandle { tx, admission, max_queued }
 }
 
@@ -231,7 +231,7 @@ impl Actor {
                 self.held += tasks.len() as u64;
                 // A task that cannot fit in an assignment message would fail
                 // every worker session it was sent on: refuse it here.
-                let limit = comm.max_message_bytes.saturating_sub(1024);
+                let limit = comm.max_message_bytes.saturating_sub(cluster_node::MESSAGE_HEADROOM);
                 let (fits, too_large): (Vec<Task>, Vec<Task>) =
                     tasks.into_iter().partition(|task| task.encoded_len() + 64 <= limit);
                 self.core.submit(job, fits);

@@ -39,11 +39,11 @@ impl ClientService for ClientApi {
         let (tx, rx) = mpsc::unbounded_channel();
         let options = first.options.clone().unwrap_or_default();
         let job = self.actor.open_job(tx.clone(), options).await?;
-        tokio::spawn(read_tasks(first, incoming, job, self.actor.clone(), self.max_message_bytes));
+        cluster_node::spawn(read_tasks(first, incoming, job, self.actor.clone(), self.max_message_bytes));
         // When the client goes away its response stream is dropped; cancel
         // whatever of the job is left (a no-op once the job has finished).
         let actor = self.actor.clone();
-        tokio::spawn(async move {
+        cluster_node::spawn(async move {
             tx.closed().await;
             actor.send(Command::CancelJob { job, reason: CancelReason::Disconnected });
         });

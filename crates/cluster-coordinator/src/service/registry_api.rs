@@ -37,7 +37,7 @@ impl RegistryService for RegistryApi {
         let actor = self.actor.clone();
         let timeout = self.options.heartbeat_timeout;
         // The worker registers again if this session ends.
-        tokio::spawn(async move { session.run(&actor, timeout).await });
+        cluster_node::spawn(async move { session.run(&actor, timeout).await });
         Ok(Response::new(RegisterResponse { cores }))
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use cluster_auth::cli::ClientSecurityArgs;
+use cluster_cli::security::ClientSecurityArgs;
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
 use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
@@ -117,7 +117,7 @@ struct Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cluster_auth::cli::init_logging("warn");
+    cluster_node::init_logging("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -212,9 +212,10 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         },
     );
     // Ctrl-C drops the job's stream, which cancels its tasks on the cluster.
+    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
     let summary = tokio::select! {
         summary = run => summary?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted => {
             eprintln!("interrupted: the job's queued and running tasks are cancelled");
             return Ok(false);
         }
