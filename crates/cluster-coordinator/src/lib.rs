@@ -1,10 +1,16 @@
-//! The cluster coordinator: it owns the task queue and decides where each
-//! task runs (weighted least-loaded dispatch), drives one session per worker,
-//! and serves clients.
+//! The cluster coordinator, as a library: it owns the task queue and decides
+//! where each task runs (weighted least-loaded dispatch), drives one session
+//! per worker, and serves clients. [`start`] runs one from a
+//! [`CoordinatorConfig`]; the `cluster-coordinator` binary (crate
+//! `cluster-cli`) builds that config from its flags, and the embedded mode
+//! of `cluster-client` builds it directly.
 //!
 //! - [`core`]: the synchronous scheduling state machine;
 //! - `actor`: the task that owns the core;
 //! - `link`: worker sessions; `service`: the gRPC services.
+//!
+//! Binding, serving, dialing workers, the size defaults and spawning come
+//! from `cluster-node`; authentication and TLS from `cluster-auth`.
 #![warn(missing_docs)]
 
 mod actor;

@@ -1,6 +1,16 @@
-//! A cluster worker node. It serves `WorkerService`: a coordinator dials it
-//! (or it registers with a coordinator, which then dials it), and it runs the
-//! tasks it is given on exactly `cores` blocking threads.
+//! A cluster worker node, as a library. It serves `WorkerService`: a
+//! coordinator dials it (or it registers with a coordinator, which then
+//! dials it), and it runs the tasks it is given on exactly `cores` blocking
+//! threads. [`start`] runs one from a [`WorkerConfig`] and a task
+//! [`Registry`]; the `cluster-worker` binary (crate `cluster-cli`) builds the
+//! config from its flags, and a Rust user's own worker binary can pass a
+//! registry with their task kinds.
+//!
+//! - `executor`: the slots; `session`: one coordinator session (bidi
+//!   stream); `register`: self-registration; `wire`: proto conversions.
+//!
+//! Binding, serving, dialing, the size defaults and spawning come from
+//! `cluster-node`; authentication and TLS from `cluster-auth`.
 #![warn(missing_docs)]
 
 mod executor;
