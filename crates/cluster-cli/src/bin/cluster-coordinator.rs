@@ -12,7 +12,13 @@ use cluster_node::Signal;
 /// The cluster coordinator: takes jobs from clients and spreads their tasks
 /// over the workers by weighted least-loaded dispatch.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in its own package
+// (clap took them from the package metadata).
+#[command(
+    name = "cluster-coordinator",
+    version,
+    about = "The cluster coordinator: worker registry, job table and weighted least-loaded scheduler"
+)]
 struct Args {
     /// Address to serve clients and worker registrations on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700")]

@@ -13,7 +13,13 @@ use cluster_worker::{available_cores, WorkerConfig};
 /// A cluster worker node: runs the tasks a coordinator sends on exactly
 /// `--cpus` threads.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in its own package
+// (clap took them from the package metadata).
+#[command(
+    name = "cluster-worker",
+    version,
+    about = "A cluster worker node: runs tasks on exactly as many blocking slots as it has cores"
+)]
 struct Args {
     /// Address to serve the worker API on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000")]

@@ -21,7 +21,14 @@ use report::{Row, Stats};
 /// cores; with --workers it drives those workers (plus --local-cpus local
 /// cores); with --coordinator it uses a running cluster.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in the `cluster-client`
+// package (clap took them from the package); `--version` still says
+// `cluster-client`.
+#[command(
+    name = "cluster-client",
+    version,
+    about = "Client library for the cluster task mesh, and the cluster-submit command"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
