@@ -1,63 +1,83 @@
-//! Authentication shared by every server and client of the cluster mesh.
+//! Authentication and transport security for every server and client of
+//! the cluster mesh: the pieces a listener or a dialer puts around its gRPC
+//! traffic.
 //!
-//! - A shared secret that never travels: each call carries an HMAC-SHA256
-//!   of its method path, a timestamp and a nonce ([`scheme`]). Servers check
-//!   it with [`ServerAuthLayer`] on the whole listener; clients sign with
-//!   [`ClientAuth`] around their channel ([`AuthChannel`]). Both are no-ops
-//!   without a secret, so one type serves both cases.
-//! - TLS and mutual TLS from PEM files: [`ServerTls`], [`ClientTls`].
+//! - [`Secret`]: the cluster's shared secret (`--secret-file` or
+//!   `CLUSTER_SECRET`). It never travels.
+//! - [`scheme`]: the `x-cluster-auth` header, an HMAC-SHA256 of the method
+//!   path, a timestamp and a nonce. [`scheme::sign`] makes one; a
+//!   [`Verifier`] checks it (time window, replays) and says why it refused
+//!   ([`Rejection`]).
+//! - Tower layers: [`ServerAuthLayer`] checks every call on a server;
+//!   [`ClientAuthLayer`] (or [`ClientAuth::new`]) signs every call through a
+//!   channel ([`AuthChannel`]). Both let everything through without a
+//!   secret, so one type serves both cases.
+//! - TLS and mutual TLS from PEM files: [`ServerTls`], [`ClientTls`];
+//!   [`Security`] holds one process's secret and TLS settings, as data.
 //! - Safe defaults: [`check_exposure`] refuses an open server on a
 //!   reachable address unless told `--insecure`.
+//! - `test_util` (feature `test-util`): throwaway CAs and certificates.
 //!
-//! Wiring a server:
+//! Building a server and dialing a peer from a [`Security`] (the exposure
+//! check, TLS, keep-alive, TCP_NODELAY) is `cluster-node`'s job; the flags
+//! that fill one in are `cluster-cli`'s.
 //!
-//! ```no_run
-//! # async fn run(svc: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
-//! use cluster_auth::{check_exposure, Secret, ServerAuthLayer, ServerTls};
-//! let listen = "0.0.0.0:7700".parse()?;
-//! let secret = Secret::load(None)?; // --secret-file, else CLUSTER_SECRET
-//! let tls: Option<ServerTls> = None;
-//! let mtls = tls.as_ref().is_some_and(ServerTls::requires_client_cert);
-//! if let Some(warning) = check_exposure(listen, secret.is_some(), mtls, false)? {
-//!     eprintln!("warning: {warning}");
-//! }
-//! let mut server = tonic::transport::Server::builder();
-//! if let Some(tls) = &tls {
-//!     server = server.tls_config(tls.load()?)?;
-//! }
-//! server
-//!     .layer(ServerAuthLayer::new(secret))
-//!     .add_routes(svc)
-//!     .serve(listen)
-//!     .await?;
-//! # Ok(())
-//! # }
+//! Signing and checking a header:
+//!
+//! ```
+//! use cluster_auth::{scheme, Rejection, Secret, Verifier};
+//!
+//! let path = "/cluster.v1.ClientService/Submit";
+//! let secret = Secret::new("123456")?;
+//! let header = scheme::sign(&secret, path); // "v1:<millis>:<nonce>:<mac>"
+//! let verifier = Verifier::new(secret);
+//! assert_eq!(verifier.verify(Some(header.as_bytes()), path), Ok(()));
+//! // Good once, for that method, with that secret:
+//! assert_eq!(verifier.verify(Some(header.as_bytes()), path), Err(Rejection::Replayed));
+//! let forged = scheme::sign(&Secret::new("654321")?, path);
+//! assert_eq!(verifier.verify(Some(forged.as_bytes()), path), Err(Rejection::WrongSecret));
+//! assert_eq!(verifier.verify(None, path), Err(Rejection::Missing));
+//! # Ok::<(), cluster_auth::AuthError>(())
 //! ```
 //!
-//! Wiring a client:
+//! Wiring the layers: on a server, `tonic::transport::Server::builder()
+//! .layer(ServerAuthLayer::new(secret))`; on a client,
+//! `ClientAuth::new(channel, secret)` around a `tonic` channel. Here the
+//! client layer calls a service behind the server layer directly:
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use cluster_auth::{AuthChannel, ClientAuth, ClientTls, Secret};
-//! let secret = Secret::load(None)?;
-//! let endpoint = tonic::transport::Endpoint::from_static("https://node1:7700");
-//! let endpoint = ClientTls { ca: Some("ca.pem".into()), ..ClientTls::default() }.apply(endpoint)?;
-//! let channel: AuthChannel = ClientAuth::new(endpoint.connect().await?, secret);
-//! // cluster_proto::client_service_client::ClientServiceClient::new(channel)
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cluster_auth::{ClientAuthLayer, Secret, ServerAuthLayer};
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! let secret = Secret::new("123456")?;
+//! let service = service_fn(|_: http::Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+//! });
+//! let server = ServerAuthLayer::new(Some(secret.clone())).layer(service);
+//! let request = || http::Request::get("http://node/cluster.v1.ClientService/Status").body(());
+//!
+//! // Signed by the client layer: the call gets through.
+//! let signed = ClientAuthLayer::new(Some(secret)).layer(server.clone());
+//! let response = signed.oneshot(request()?).await?;
+//! assert_eq!(response.body(), "hello");
+//!
+//! // Unsigned: turned away with UNAUTHENTICATED.
+//! let response = server.oneshot(request()?).await?;
+//! let status = tonic::Status::from_header_map(response.headers()).expect("a gRPC status");
+//! assert_eq!(status.code(), tonic::Code::Unauthenticated);
 //! # Ok(())
 //! # }
 //! ```
 #![warn(missing_docs)]
 
-#[cfg(feature = "cli")]
-pub mod cli;
 mod client;
 mod exposure;
 mod replay;
 pub mod scheme;
 mod secret;
 mod security;
-mod serve;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -67,7 +87,6 @@ pub use client::{AuthChannel, ClientAuth, ClientAuthLayer};
 pub use exposure::check_exposure;
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
-pub use security::{DialError, SecureServer, Security, ServeError};
-pub use serve::{SecureRouter, ServerTask};
+pub use security::Security;
 pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
 pub use tls::{ClientTls, ServerTls, TlsError};

@@ -1,14 +1,22 @@
 //! Client library for the cluster task mesh: submit tasks to a coordinator
-//! and receive their results, or run an embedded coordinator with local
-//! and remote workers (Parallel Python's `pp.Server(ppservers=...)`).
+//! and receive their results ([`Client`]), with builders for the built-in
+//! task kinds ([`tasks`]).
+//!
+//! With the `embedded` feature, [`embedded`] runs a coordinator with local
+//! and remote workers in this process (Parallel Python's
+//! `pp.Server(ppservers=...)`); it pulls in the coordinator and worker
+//! libraries, so it is off by default. The `cluster-submit` command lives
+//! in `cluster-cli`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod tasks;
 
 use std::time::Duration;
 
-use cluster_auth::{AuthChannel, Security};
+use cluster_auth::AuthChannel;
+pub use cluster_node::Security;
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
     submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
@@ -23,7 +31,7 @@ const BATCH: usize = 1024;
 pub enum ClientError {
     /// The coordinator could not be reached.
     #[error("cannot reach the coordinator: {0}")]
-    Connect(#[from] cluster_auth::DialError),
+    Connect(#[from] cluster_node::DialError),
     /// The coordinator answered with an error.
     #[error("the coordinator refused: {code:?}: {message}")]
     Status {
@@ -62,7 +70,7 @@ impl Client {
 
     /// Connects with a shared secret and/or TLS (`https://` URLs).
     pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
-        let channel = security.connect(url, Duration::from_secs(5)).await?;
+        let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
         Ok(Self { inner: ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX) })
     }
 

@@ -100,7 +100,7 @@ impl From<CoordinatorError> for tonic::Status {
 pub enum LinkError {
     /// The worker could not be dialled.
     #[error(transparent)]
-    Dial(#[from] cluster_auth::DialError),
+    Dial(#[from] cluster_node::DialError),
     /// The worker turned the session down.
     #[error("session refused: {code}: {message}")]
     Refused {

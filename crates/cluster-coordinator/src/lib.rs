@@ -1,6 +1,9 @@
-//! The cluster coordinator: it owns the task queue and decides where each
-//! task runs (weighted least-loaded dispatch), drives one session per worker,
-//! and serves clients.
+//! The cluster coordinator, as a library: it owns the task queue and decides
+//! where each task runs (weighted least-loaded dispatch), drives one session
+//! per worker, and serves clients. [`start`] runs one from a
+//! [`CoordinatorConfig`]; the `cluster-coordinator` binary (crate
+//! `cluster-cli`) builds that config from its flags, and the embedded mode
+//! of `cluster-client` builds it directly.
 //!
 //! - `sched`: the synchronous scheduling state machine, in plain Rust
 //!   types (public with the `bench` feature, for the dispatch benchmark);
@@ -8,6 +11,9 @@
 //! - `wire`: every conversion between proto messages and scheduler types;
 //! - `link`: worker sessions; `service`: the gRPC services;
 //! - `error`: typed errors that know their gRPC code.
+//!
+//! Binding, serving, dialing workers, the size defaults and spawning come
+//! from `cluster-node`; authentication and TLS from `cluster-auth`.
 #![warn(missing_docs)]
 
 mod actor;
@@ -24,15 +30,14 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cluster_node::{ServerTask, ServerTaskError};
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
 pub use crate::sched::CoreConfig;
-pub use cluster_auth::Security;
-use cluster_auth::ServerTask;
+pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -62,9 +67,6 @@ pub struct CoordinatorConfig {
     pub insecure: bool,
 }
 
-/// Default `max_message_bytes`: tonic's default of 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
-
 impl CoordinatorConfig {
     /// A coordinator on `listen` with default tunables and no static workers.
     pub fn new(listen: SocketAddr) -> Self {
@@ -86,16 +88,11 @@ impl CoordinatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] cluster_node::BindError),
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Serve(#[from] cluster_auth::ServeError),
+    Serve(#[from] cluster_node::ServeError),
 }
 
 /// A running coordinator.
@@ -128,7 +125,7 @@ impl RunningCoordinator {
     }
 
     /// Waits until the server ends by itself (an error).
-    pub async fn wait(&mut self) -> Result<(), String> {
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
         self.server.wait().await
     }
 }
@@ -136,11 +133,8 @@ impl RunningCoordinator {
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
     let security = &config.security;
-    let mut builder = security.server(config.listen, config.insecure)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
+    let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
     let actor = actor::spawn(config.core.clone(), config.max_queued.max(1));
     let options = link::LinkOptions {
@@ -152,7 +146,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     };
     let mut links = Vec::new();
     for worker in &config.workers {
-        links.push(tokio::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone())));
+        links.push(cluster_node::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone())));
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };

@@ -1,6 +1,16 @@
-//! A cluster worker node. It serves `WorkerService`: a coordinator dials it
-//! (or it registers with a coordinator, which then dials it), and it runs the
-//! tasks it is given on exactly `cores` blocking threads.
+//! A cluster worker node, as a library. It serves `WorkerService`: a
+//! coordinator dials it (or it registers with a coordinator, which then
+//! dials it), and it runs the tasks it is given on exactly `cores` blocking
+//! threads. [`start`] runs one from a [`WorkerConfig`] and a task
+//! [`Registry`]; the `cluster-worker` binary (crate `cluster-cli`) builds the
+//! config from its flags, and a Rust user's own worker binary can pass a
+//! registry with their task kinds.
+//!
+//! - `executor`: the slots; `session`: one coordinator session (bidi
+//!   stream); `register`: self-registration; `wire`: proto conversions.
+//!
+//! Binding, serving, dialing, the size defaults and spawning come from
+//! `cluster-node`; authentication and TLS from `cluster-auth`.
 #![warn(missing_docs)]
 
 mod executor;
@@ -13,12 +23,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cluster_auth::Security;
-use cluster_auth::ServerTask;
+pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
+use cluster_node::{ServerTask, ServerTaskError};
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Longest a shutdown waits for stopped tasks to report.
@@ -55,9 +64,6 @@ pub struct WorkerConfig {
     /// Allow a non-loopback listener with neither secret nor mutual TLS.
     pub insecure: bool,
 }
-
-/// Default `max_message_bytes`: tonic's default of 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 impl WorkerConfig {
     /// A worker on `listen` with one slot per available core.
@@ -97,13 +103,8 @@ pub fn available_cores() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] cluster_node::BindError),
     /// A flag had an impossible value.
     #[error("{0}")]
     Config(String),
@@ -112,7 +113,7 @@ pub enum StartError {
     Threads(std::io::Error),
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
-    Serve(#[from] cluster_auth::ServeError),
+    Serve(#[from] cluster_node::ServeError),
 }
 
 /// A running worker.
@@ -158,7 +159,7 @@ impl RunningWorker {
     }
 
     /// Waits until the server ends by itself (an error).
-    pub async fn wait(&mut self) -> Result<(), String> {
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
         self.server.wait().await
     }
 }
@@ -177,11 +178,8 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         ));
     }
     let security = config.security.clone();
-    let mut builder = security.server(config.listen, config.insecure)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
+    let (listener, addr) = cluster_node::bind(config.listen).await?;
     let info = WorkerInfo {
         cores: config.cores,
         weight: config.weight,
@@ -213,7 +211,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let server = ServerTask::spawn(router, listener);
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
-        tokio::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
+        cluster_node::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
     Ok(RunningWorker { addr, phase, executor, server })

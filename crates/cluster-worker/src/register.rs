@@ -5,11 +5,23 @@
 use std::time::Duration;
 
 use cluster_auth::Security;
+use cluster_node::DialError;
 use cluster_proto::registry_service_client::RegistryServiceClient;
 use cluster_proto::RegisterRequest;
 use tokio::sync::watch;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why one registration attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum RegisterError {
+    /// The coordinator could not be reached.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// The coordinator answered with an error.
+    #[error("{code:?}: {message}")]
+    Refused { code: tonic::Code, message: String },
+}
 
 pub(crate) async fn register_loop(
     coordinator: String,
@@ -40,11 +52,14 @@ pub(crate) async fn register_loop(
     }
 }
 
-async fn register(coordinator: &str, advertise: &str, security: &Security) -> Result<u32, String> {
-    let channel = security.connect(coordinator, Duration::from_secs(3)).await.map_err(|e| e.to_string())?;
+async fn register(coordinator: &str, advertise: &str, security: &Security) -> Result<u32, RegisterError> {
+    let channel = cluster_node::connect(security, coordinator, Duration::from_secs(3)).await?;
     let reply = RegistryServiceClient::new(channel)
         .register(RegisterRequest { address: advertise.to_string() })
         .await
-        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+        .map_err(|status| RegisterError::Refused {
+            code: status.code(),
+            message: status.message().to_string(),
+        })?;
     Ok(reply.into_inner().cores)
 }

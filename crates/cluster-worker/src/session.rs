@@ -83,7 +83,7 @@ impl WorkerService for SessionService {
         let sessions = self.sessions.clone();
         let incoming = request.into_inner();
         let reader_out = out_tx.clone();
-        tokio::spawn(async move {
+        cluster_node::spawn(async move {
             session.read(incoming, done_tx, reader_out).await;
             sessions.send_modify(|n| *n = n.saturating_sub(1));
         });

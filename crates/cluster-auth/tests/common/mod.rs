@@ -1,5 +1,8 @@
 //! A tiny `ClientService` server and client for the integration tests.
 #![allow(dead_code, unreachable_pub)]
+// cluster-auth sits below cluster-node and its span-carrying spawn; a test
+// server needs no span.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -101,7 +101,7 @@ pub(crate) fn spawn(config: CoreConfig, max_queued: usize) -> ActorHandle {
         admission: admission.clone(),
         held: 0,
     };
-    tokio::spawn(actor.run(rx));
+    cluster_node::spawn(actor.run(rx));
     ActorHandle { tx, admission, max_queued }
 }
 

@@ -59,11 +59,11 @@ impl ClientApi {
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
         let job = self.actor.open_job(tx.clone(), spec).await?;
         let reader = TaskReader { job, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes };
-        tokio::spawn(reader.run(first, incoming));
+        cluster_node::spawn(reader.run(first, incoming));
         // When the client goes away its response stream is dropped; cancel
         // whatever of the job is left (a no-op once the job has finished).
         let actor = self.actor.clone();
-        tokio::spawn(async move {
+        cluster_node::spawn(async move {
             tx.closed().await;
             actor.client_gone(job);
         });

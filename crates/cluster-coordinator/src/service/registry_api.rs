@@ -37,7 +37,7 @@ impl RegistryApi {
         let actor = self.actor.clone();
         let timeout = self.options.heartbeat_timeout;
         // The worker registers again if this session ends.
-        tokio::spawn(async move { link.run(&actor, timeout).await });
+        cluster_node::spawn(async move { link.run(&actor, timeout).await });
         Ok(RegisterResponse { cores })
     }
 }

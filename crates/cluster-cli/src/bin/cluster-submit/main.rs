@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use cluster_auth::cli::ClientSecurityArgs;
+use cluster_cli::security::ClientSecurityArgs;
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client};
 use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
@@ -21,7 +21,14 @@ use report::{Row, Stats};
 /// cores; with --workers it drives those workers (plus --local-cpus local
 /// cores); with --coordinator it uses a running cluster.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in the `cluster-client`
+// package (clap took them from the package); `--version` still says
+// `cluster-client`.
+#[command(
+    name = "cluster-client",
+    version,
+    about = "Client library for the cluster task mesh, and the cluster-submit command"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -117,7 +124,7 @@ struct Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cluster_auth::cli::init_logging("warn");
+    cluster_node::init_logging("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -212,9 +219,10 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         },
     );
     // Ctrl-C drops the job's stream, which cancels its tasks on the cluster.
+    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
     let summary = tokio::select! {
         summary = run => summary?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted => {
             eprintln!("interrupted: the job's queued and running tasks are cancelled");
             return Ok(false);
         }

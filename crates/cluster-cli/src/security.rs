@@ -1,9 +1,9 @@
-//! What the three binaries share (feature `cli`): the security flags, each
-//! also read from a `CLUSTER_*` environment variable, and logging set-up.
+//! The security flags the three binaries share, each also read from a
+//! `CLUSTER_*` environment variable, and the [`Security`] they describe.
 
 use std::path::PathBuf;
 
-use crate::{AuthError, ClientTls, Secret, ServerTls};
+use cluster_auth::{AuthError, ClientTls, Secret, Security, ServerTls};
 
 /// The shared secret. Deliberately no flag that takes the secret itself: a
 /// value on the command line shows in `ps`.
@@ -83,18 +83,6 @@ impl ClientTlsArgs {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (else `default`), in colour only
-/// on a terminal. Secrets are never logged.
-pub fn init_logging(default: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 /// All of a server node's security flags: its secret, the TLS it serves
 /// with, and the TLS of the connections it opens.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -112,8 +100,8 @@ pub struct NodeSecurityArgs {
 
 impl NodeSecurityArgs {
     /// The settings the flags describe (reads the secret file).
-    pub fn load(&self) -> Result<crate::Security, AuthError> {
-        Ok(crate::Security {
+    pub fn load(&self) -> Result<Security, AuthError> {
+        Ok(Security {
             secret: self.secret.load()?,
             server_tls: self.server_tls.tls(),
             client_tls: self.client_tls.tls(),
@@ -134,7 +122,7 @@ pub struct ClientSecurityArgs {
 
 impl ClientSecurityArgs {
     /// The settings the flags describe (reads the secret file).
-    pub fn load(&self) -> Result<crate::Security, AuthError> {
-        Ok(crate::Security { secret: self.secret.load()?, server_tls: None, client_tls: self.tls.tls() })
+    pub fn load(&self) -> Result<Security, AuthError> {
+        Ok(Security { secret: self.secret.load()?, server_tls: None, client_tls: self.tls.tls() })
     }
 }

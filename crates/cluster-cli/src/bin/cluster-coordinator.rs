@@ -5,13 +5,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_auth::cli::NodeSecurityArgs;
+use cluster_cli::security::NodeSecurityArgs;
 use cluster_coordinator::{CoordinatorConfig, CoreConfig};
+use cluster_node::Signal;
 
 /// The cluster coordinator: takes jobs from clients and spreads their tasks
 /// over the workers by weighted least-loaded dispatch.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in its own package
+// (clap took them from the package metadata).
+#[command(
+    name = "cluster-coordinator",
+    version,
+    about = "The cluster coordinator: worker registry, job table and weighted least-loaded scheduler"
+)]
 struct Args {
     /// Address to serve clients and worker registrations on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700")]
@@ -40,7 +47,7 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_queued: u64,
     /// Largest gRPC message accepted or sent, in bytes.
-    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
@@ -70,21 +77,21 @@ impl TryFrom<Args> for CoordinatorConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cluster_auth::cli::init_logging("info");
+    cluster_node::init_logging("info");
     let config = CoordinatorConfig::try_from(Args::parse())?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
+    let signal = cluster_node::shutdown_signal().context("installing the SIGTERM handler")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-coordinator listening on {}", coordinator.addr());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
     tokio::select! {
-        result = coordinator.wait() => result.map_err(anyhow::Error::msg).context("coordinator server failed")?,
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("interrupted, shutting down");
-            coordinator.shutdown().await;
-        }
-        _ = terminate.recv() => {
-            tracing::info!("SIGTERM: refusing new jobs, telling clients, shutting down");
+        result = coordinator.wait() => result.context("coordinator server failed")?,
+        signal = signal => {
+            match signal {
+                Signal::Interrupt => tracing::info!("interrupted, shutting down"),
+                Signal::Terminate => {
+                    tracing::info!("SIGTERM: refusing new jobs, telling clients, shutting down")
+                }
+            }
             coordinator.shutdown().await;
         }
     }

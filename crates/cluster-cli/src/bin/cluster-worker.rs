@@ -6,13 +6,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_auth::cli::NodeSecurityArgs;
+use cluster_cli::security::NodeSecurityArgs;
+use cluster_node::Signal;
 use cluster_worker::{available_cores, WorkerConfig};
 
 /// A cluster worker node: runs the tasks a coordinator sends on exactly
 /// `--cpus` threads.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+// Name and short about as when this binary lived in its own package
+// (clap took them from the package metadata).
+#[command(
+    name = "cluster-worker",
+    version,
+    about = "A cluster worker node: runs tasks on exactly as many blocking slots as it has cores"
+)]
 struct Args {
     /// Address to serve the worker API on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000")]
@@ -41,7 +48,7 @@ struct Args {
     drain_grace_ms: u64,
     /// Largest gRPC message accepted or sent, in bytes; a larger result
     /// fails its task.
-    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_worker::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
@@ -76,32 +83,33 @@ impl TryFrom<Args> for WorkerConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cluster_auth::cli::init_logging("info");
+    cluster_node::init_logging("info");
     let args = Args::parse();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let config = WorkerConfig::try_from(args)?;
     let mut worker = cluster_worker::start(config, cluster_tasks::Registry::builtin())
         .await
         .context("starting the worker")?;
+    let signal = cluster_node::shutdown_signal().context("installing the SIGTERM handler")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-worker listening on {}", worker.addr());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
     tokio::select! {
-        result = worker.wait() => result.map_err(anyhow::Error::msg).context("worker server failed")?,
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("interrupted, shutting down");
-            worker.shutdown().await;
-        }
-        _ = terminate.recv() => {
-            tracing::info!("SIGTERM: draining, taking no new tasks");
-            let left = worker.drain(grace).await;
-            if left > 0 {
-                tracing::warn!(left, "grace period over; tasks still running were stopped and handed back");
-            } else {
-                tracing::info!("drained: every task finished and was reported");
+        result = worker.wait() => result.context("worker server failed")?,
+        signal = signal => match signal {
+            Signal::Interrupt => {
+                tracing::info!("interrupted, shutting down");
+                worker.shutdown().await;
             }
-        }
+            Signal::Terminate => {
+                tracing::info!("SIGTERM: draining, taking no new tasks");
+                let left = worker.drain(grace).await;
+                if left > 0 {
+                    tracing::warn!(left, "grace period over; tasks still running were stopped and handed back");
+                } else {
+                    tracing::info!("drained: every task finished and was reported");
+                }
+            }
+        },
     }
     Ok(())
 }

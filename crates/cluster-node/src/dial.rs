@@ -1,0 +1,76 @@
+//! The dial policy: how every process of the mesh opens a connection.
+
+use std::time::Duration;
+
+use cluster_auth::{AuthChannel, ClientAuth, Security, TlsError};
+use tonic::transport::Endpoint;
+
+/// Errors dialing a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The address is not usable.
+    #[error("bad address `{address}`: {reason}")]
+    BadAddress {
+        /// The address given.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS settings are not usable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The connection failed.
+    #[error("cannot connect to {address}: {reason}")]
+    Connect {
+        /// The address dialed.
+        address: String,
+        /// Why, with the error's sources.
+        reason: String,
+    },
+}
+
+/// The URL for a `host:port` peer: `https://` when `security` dials with
+/// TLS.
+pub fn url_for(security: &Security, address: &str) -> String {
+    let scheme = if security.client_tls.is_some() { "https" } else { "http" };
+    format!("{scheme}://{address}")
+}
+
+/// The endpoint for `url` (a URL, or `host:port`, which gets `https` when
+/// `security` dials with TLS): TCP_NODELAY, a connect deadline, HTTP/2
+/// keep-alive so a peer that stops answering is noticed within about 30 s,
+/// and TLS for `https` URLs. An explicit `http://` dials in plaintext even
+/// when TLS is configured (the embedded local worker).
+pub fn endpoint(security: &Security, url: &str, connect_timeout: Duration) -> Result<Endpoint, DialError> {
+    let url = if url.contains("://") { url.to_string() } else { url_for(security, url) };
+    let bad = |reason: String| DialError::BadAddress { address: url.clone(), reason };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    match (&security.client_tls, url.starts_with("https://")) {
+        (Some(tls), true) => Ok(tls.apply(endpoint)?),
+        (None, true) => Err(bad("an https:// address needs the CA to trust: give --tls-ca".into())),
+        (_, false) => Ok(endpoint),
+    }
+}
+
+/// Dials `url` (see [`endpoint`]) with the secret on every call.
+pub async fn connect(
+    security: &Security,
+    url: &str,
+    connect_timeout: Duration,
+) -> Result<AuthChannel, DialError> {
+    connect_endpoint(security, endpoint(security, url, connect_timeout)?).await
+}
+
+/// Dials a prepared endpoint (its TLS already set) and adds the secret.
+pub async fn connect_endpoint(security: &Security, endpoint: Endpoint) -> Result<AuthChannel, DialError> {
+    let address = endpoint.uri().to_string();
+    let channel =
+        endpoint.connect().await.map_err(|e| DialError::Connect { address, reason: crate::chain(&e) })?;
+    Ok(ClientAuth::new(channel, security.secret.clone()))
+}

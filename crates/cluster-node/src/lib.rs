@@ -1,0 +1,67 @@
+//! What every process of the cluster mesh shares, coordinator, worker and
+//! client alike:
+//!
+//! - [`bind`] and [`ServerTask`]: a listener bound on a real socket (port 0
+//!   picks one), served with TCP_NODELAY on every connection, stoppable and
+//!   awaitable; [`server_builder`] starts each listener from the process's
+//!   [`Security`] (exposure check, TLS, HTTP/2 keep-alive, the secret layer).
+//! - [`endpoint`], [`connect`], [`connect_endpoint`]: the dial policy
+//!   (scheme defaults, TLS only for `https://`, keep-alive, TCP_NODELAY, a
+//!   connect deadline, the secret on every call).
+//! - Start errors shared by the servers: [`BindError`], [`ServeError`],
+//!   [`ServerTaskError`]; dial errors: [`DialError`].
+//! - Size defaults: [`DEFAULT_MAX_MESSAGE_BYTES`] (each message's headroom and
+//!   batching are in `cluster_proto::batch`).
+//! - [`shutdown_signal`]: Ctrl-C or SIGTERM, and which.
+//! - [`spawn`]: `tokio::spawn` carrying the current tracing span; library
+//!   code uses it instead of raw `tokio::spawn` (clippy enforces it).
+//! - `init_logging` (feature `logging`): the binaries' tracing subscriber.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cluster_node::{bind, server_builder, ServerTask, Security};
+//! let security = Security::default(); // open and plaintext: loopback only
+//! let listen = "127.0.0.1:0".parse()?;
+//! let mut builder = server_builder(&security, listen, false)?;
+//! let (listener, addr) = bind(listen).await?;
+//! # let routes = tonic::service::Routes::default();
+//! let mut server = ServerTask::spawn(builder.add_routes(routes), listener);
+//! let channel = cluster_node::connect(&security, &addr.to_string(), std::time::Duration::from_secs(3)).await?;
+//! // cluster_proto::client_service_client::ClientServiceClient::new(channel)
+//! # drop(channel);
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod dial;
+mod limits;
+#[cfg(feature = "logging")]
+mod logging;
+mod serve;
+mod signal;
+mod spawn;
+
+pub use cluster_auth::Security;
+pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
+pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
+#[cfg(feature = "logging")]
+pub use logging::init_logging;
+pub use serve::{
+    bind, server_builder, BindError, SecureRouter, SecureServer, ServeError, ServerTask, ServerTaskError,
+};
+pub use signal::{interrupt_signal, shutdown_signal, Signal};
+pub use spawn::spawn;
+
+/// An error and its sources, on one line.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(err) = source {
+        text = format!("{text}: {err}");
+        source = err.source();
+    }
+    text
+}

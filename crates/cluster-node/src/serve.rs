@@ -1,0 +1,122 @@
+//! Running a mesh listener: the server builder every listener starts from,
+//! bound on a real socket with TCP_NODELAY on every accepted connection
+//! (tonic ignores the builder's nodelay for a pre-bound listener),
+//! stoppable, and awaitable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cluster_auth::{check_exposure, Security, ServerAuthLayer, TlsError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinError, JoinHandle};
+use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::Server;
+use tower_layer::{Identity, Stack};
+
+/// The server builder every listener of the mesh starts from: TLS when
+/// configured, and the secret checked on every call.
+pub type SecureServer = Server<Stack<ServerAuthLayer, Identity>>;
+
+/// A [`SecureServer`] with its services added.
+pub type SecureRouter = Router<Stack<ServerAuthLayer, Identity>>;
+
+/// Errors preparing a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// An open server on a reachable address; the message says how to fix it.
+    #[error("{0}")]
+    Exposed(String),
+    /// The TLS files are not usable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// tonic refused the TLS configuration.
+    #[error("cannot set up TLS: {0}")]
+    Server(String),
+}
+
+/// The listen address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Why a server ended by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerTaskError {
+    /// The transport failed; the text has the error's sources.
+    #[error("{}", crate::chain(.0))]
+    Transport(tonic::transport::Error),
+    /// The server's task panicked or was cancelled.
+    #[error("{0}")]
+    Task(JoinError),
+}
+
+/// A server builder for `listen`, after the safe-defaults check (see
+/// [`check_exposure`]; its warning, with `insecure`, is logged): TLS when
+/// configured, HTTP/2 keep-alive, and the secret layer. Add the services to
+/// it, then [`ServerTask::spawn`] it.
+pub fn server_builder(
+    security: &Security,
+    listen: SocketAddr,
+    insecure: bool,
+) -> Result<SecureServer, ServeError> {
+    let exposed =
+        check_exposure(listen, security.secret.is_some(), security.requires_client_cert(), insecure)
+            .map_err(ServeError::Exposed)?;
+    if let Some(warning) = exposed {
+        tracing::warn!("{warning}");
+    }
+    let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
+    if let Some(tls) = security.server_tls_config()? {
+        builder = builder.tls_config(tls).map_err(|e| ServeError::Server(crate::chain(&e)))?;
+    }
+    Ok(builder.layer(ServerAuthLayer::new(security.secret.clone())))
+}
+
+/// Binds `listen` (port 0 picks a free port) and returns the listener with
+/// the address it got.
+pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), BindError> {
+    let listener = TcpListener::bind(listen).await.map_err(|source| BindError { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| BindError { addr: listen, source })?;
+    Ok((listener, addr))
+}
+
+/// A spawned server and the switch that stops it.
+pub struct ServerTask {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl ServerTask {
+    /// Serves `router` on `listener` until [`ServerTask::stop`].
+    pub fn spawn(router: SecureRouter, listener: TcpListener) -> Self {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = crate::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        }));
+        Self { stop: Some(stop), task }
+    }
+
+    /// Stops accepting, lets open calls finish, and waits for the end.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server ends by itself, which is an error.
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
+        match (&mut self.task).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerTaskError::Transport(e)),
+            Err(e) => Err(ServerTaskError::Task(e)),
+        }
+    }
+}
