@@ -205,6 +205,11 @@ impl Proc {
         format!("http://{}", self.addr())
     }
 
+    /// A client of it, with no secret and no TLS (it is a coordinator).
+    pub async fn client(&self) -> Result<Client> {
+        connect(&self.url(), &Security::default()).await
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
