@@ -243,3 +243,6 @@ fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> TaskResult {
         ..TaskResult::default()
     }
 }
+
+#[cfg(test)]
+mod tests;
