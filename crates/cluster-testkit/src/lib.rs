@@ -7,8 +7,11 @@
 //! - [`TestCluster`]: a coordinator and workers in this process
 //!   (`cluster_coordinator::start`, `cluster_worker::start`) on 127.0.0.1
 //!   port 0, with a connected client.
-//! - Waiting: [`eventually`] and [`wait_status`] poll a condition until a
-//!   deadline; nothing here sleeps to synchronise.
+//! - Waiting: [`wait_status`] polls the coordinator's status until a
+//!   condition holds, [`Proc::wait_exit`] a process until it exits, each
+//!   with a deadline; nothing here sleeps to synchronise. [`announced`]
+//!   wraps a task kind so a test learns when a task starts running, and
+//!   [`panics`] counts panics in the test process.
 #![warn(missing_docs)]
 
 mod cluster;
@@ -23,7 +26,7 @@ use std::time::Duration;
 pub use cluster::{TestCluster, TestClusterBuilder, WorkerSpec};
 pub use kinds::{announced, Announced};
 pub use proc::{bin, submit, Cmd, Proc, ProcCluster, Signal};
-pub use wait::{active_workers, connect, eventually, panics, wait_status};
+pub use wait::{active_workers, connect, panics, wait_status};
 
 /// How long any single wait may take before the test (or figure) fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);

@@ -1,6 +1,5 @@
 //! Waiting on conditions with deadlines: poll, never sleep to synchronise.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -14,24 +13,6 @@ use crate::DEADLINE;
 
 /// Between two probes of a condition.
 const POLL: Duration = Duration::from_millis(5);
-
-/// Calls `probe` until it returns `Some`, or fails after `within` naming
-/// `what`. A probe's error ends the wait at once.
-pub async fn eventually<T, F>(what: &str, within: Duration, mut probe: impl FnMut() -> F) -> Result<T>
-where
-    F: Future<Output = Result<Option<T>>>,
-{
-    let until = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await? {
-            return Ok(value);
-        }
-        if Instant::now() > until {
-            bail!("timed out after {within:?} waiting for {what}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
 
 /// Connects to a coordinator, retrying until [`DEADLINE`] (a process that
 /// printed its address is already listening; this covers TLS set-up and
