@@ -7,7 +7,6 @@
 
 mod figures;
 mod machine;
-mod procs;
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -3,50 +3,25 @@
 //! figure. Asserts that it succeeds and reports each figure; never asserts
 //! on a timing.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use cluster_testkit::{stderr, stdout, Cmd};
 
 /// Only a guard against a hang; the quick run takes seconds.
 const HANG: Duration = Duration::from_secs(1200);
 
+fn bench() -> Cmd {
+    Cmd::at(env!("CARGO_BIN_EXE_cluster-bench"))
+}
+
 #[test]
 fn quick_run_reports_every_figure() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cluster-bench"))
-        .args(["--quick", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cluster-bench");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let until = Instant::now() + HANG;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cluster-bench --quick hung; stderr:\n{}", err.join().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let output = bench().args(["--quick", "--json"]).output(HANG).expect("cluster-bench --quick");
+    let (stdout, stderr) = (stdout(&output), stderr(&output));
     assert!(
-        status.success(),
-        "cluster-bench --quick failed ({status}); stdout:\n{stdout}\nstderr:\n{stderr}"
+        output.status.success(),
+        "cluster-bench --quick failed ({}); stdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
     );
 
     for row in [
@@ -79,20 +54,12 @@ fn quick_run_reports_every_figure() {
 
 #[test]
 fn only_runs_one_figure() {
-    let output = Command::new(env!("CARGO_BIN_EXE_cluster-bench"))
-        .args(["--quick", "--only", "dispatch"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let output = bench().args(["--quick", "--only", "dispatch"]).output(HANG).expect("cluster-bench");
+    let stdout = stdout(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr(&output));
     assert!(stdout.contains("| dispatch W=10 |"), "{stdout}");
     assert!(!stdout.contains("| throughput |"), "{stdout}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_cluster-bench"))
-        .args(["--only", "nonsense"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-bench");
+    let output = bench().args(["--only", "nonsense"]).output(HANG).expect("cluster-bench");
     assert!(!output.status.success(), "an unknown figure is refused");
 }

@@ -1,6 +1,10 @@
-//! Parallel Python's sum-primes demo, in embedded mode and in cluster mode.
+//! Parallel Python's sum-primes demo through `cluster-submit`, in embedded
+//! mode and in cluster mode.
 
-use cluster_tests::{jobs_by_worker, json_lines, seed_sum, stdout, submit, Proc, SEED_INPUTS};
+use anyhow::Result;
+use cluster_testkit::{
+    jobs_by_worker, json_lines, seed_sum, stderr, stdout, submit, Proc, ProcCluster, SEED_INPUTS,
+};
 
 fn seed_arg() -> String {
     SEED_INPUTS.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
@@ -11,31 +15,34 @@ fn expected_lines() -> Vec<String> {
 }
 
 #[test]
-fn embedded_seed_batch_prints_exact_sums_in_input_order() {
-    let out = submit(&["sum-primes", "--inputs", &seed_arg()]);
-    assert!(out.status.success(), "exit {:?}: {}", out.status, cluster_tests::stderr(&out));
+fn embedded_seed_batch_prints_exact_sums_in_input_order() -> Result<()> {
+    let out = submit(["sum-primes", "--inputs", &seed_arg()])?;
+    assert!(out.status.success(), "exit {:?}: {}", out.status, stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().take(16).collect();
     assert_eq!(lines, expected_lines());
     assert!(text.contains("Job execution statistics:"), "{text}");
     assert!(text.contains("| local\n"), "{text}");
     assert!(text.contains("Time elapsed since server creation"), "{text}");
+    Ok(())
 }
 
 #[test]
-fn below_100_is_1060() {
-    let out = submit(&["sum-primes", "--inputs", "100", "--local-cpus", "1"]);
+fn below_100_is_1060() -> Result<()> {
+    let out = submit(["sum-primes", "--inputs", "100", "--local-cpus", "1"])?;
     assert!(out.status.success());
     assert!(stdout(&out).starts_with("Sum of primes below 100 is 1060\n"), "{}", stdout(&out));
+    Ok(())
 }
 
-#[test]
-fn two_node_cluster_runs_the_seed_batch_about_two_to_one() {
-    let big = Proc::worker(&["--cpus", "4"]);
-    let small = Proc::worker(&["--cpus", "2"]);
-    let coordinator = Proc::coordinator(&["--worker", &big.addr, "--worker", &small.addr]);
-    let out = submit(&["sum-primes", "--inputs", &seed_arg(), "--coordinator", &coordinator.url(), "--json"]);
-    assert!(out.status.success(), "{}", cluster_tests::stderr(&out));
+#[tokio::test(flavor = "multi_thread")]
+async fn two_node_cluster_runs_the_seed_batch_about_two_to_one() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "4"], vec!["--cpus", "2"]], &[]).await?;
+    let (big, small) = (cluster.workers[0].addr(), cluster.workers[1].addr());
+    let url = cluster.url();
+    let args = ["sum-primes", "--inputs", &seed_arg(), "--coordinator", &url, "--json"];
+    let out = tokio::task::block_in_place(|| submit(args))?;
+    assert!(out.status.success(), "{}", stderr(&out));
     let (tasks, stats) = json_lines(&stdout(&out));
     assert_eq!(tasks.len(), 16);
     for (i, task) in tasks.iter().enumerate() {
@@ -45,27 +52,25 @@ fn two_node_cluster_runs_the_seed_batch_about_two_to_one() {
     }
     let jobs = jobs_by_worker(&stats);
     // Parallel Python split its 17 jobs 11:6 over a 4-core and a 2-core node.
-    let on_big = jobs[&big.addr];
-    assert_eq!(on_big + jobs[&small.addr], 16);
+    let on_big = jobs[big];
+    assert_eq!(on_big + jobs[small], 16);
     assert!((9..=13).contains(&on_big), "4-core node ran {on_big} of 16: {stats}");
+    Ok(())
 }
 
 #[test]
-fn embedded_with_remote_workers_uses_both() {
-    let remote = Proc::worker(&["--cpus", "1"]);
-    let out = submit(&[
-        "sum-primes",
-        "--inputs",
-        &seed_arg(),
-        "--workers",
-        &remote.addr,
-        "--local-cpus",
-        "1",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", cluster_tests::stderr(&out));
+fn embedded_with_remote_workers_uses_both() -> Result<()> {
+    let remote = Proc::worker(["--cpus", "1"])?;
+    let args =
+        ["sum-primes", "--inputs", &seed_arg(), "--workers", remote.addr(), "--local-cpus", "1", "--json"];
+    let out = submit(args)?;
+    assert!(out.status.success(), "{}", stderr(&out));
     let (tasks, stats) = json_lines(&stdout(&out));
     assert!(tasks.iter().enumerate().all(|(i, t)| t["output"] == seed_sum(SEED_INPUTS[i])));
     let jobs = jobs_by_worker(&stats);
-    assert_eq!(jobs.keys().cloned().collect::<Vec<_>>(), vec![remote.addr.clone(), "local".to_string()]);
+    assert_eq!(
+        jobs.keys().cloned().collect::<Vec<_>>(),
+        vec![remote.addr().to_string(), "local".to_string()]
+    );
+    Ok(())
 }

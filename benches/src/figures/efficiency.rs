@@ -8,15 +8,14 @@ use cluster_client::tasks::spin;
 use cluster_proto::task_output::Value;
 use serde_json::json;
 
-use super::{check_results, deadline, spread, Figure, Plan, Row};
-use crate::procs::Cluster;
+use super::{check_results, cluster, deadline, spread, Figure, Plan, Row};
 
 const TARGET: f64 = 0.97;
 const CORES: u64 = 2;
 
 pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let (n, ms) = (plan.spin_tasks, plan.spin_ms);
-    let mut cluster = Cluster::start(plan, CORES as usize, 1).await?;
+    let mut cluster = cluster(plan, CORES as usize, 1).await?;
     let mut client = cluster.client().await?;
     let mut results = Vec::with_capacity(n as usize);
     let start = Instant::now();

@@ -6,8 +6,7 @@ use anyhow::{bail, Context, Result};
 use cluster_client::tasks::noop;
 use serde_json::json;
 
-use super::{check_results, deadline, thousands, Figure, Plan, Row};
-use crate::procs::Cluster;
+use super::{check_results, cluster, deadline, thousands, Figure, Plan, Row};
 
 /// Targets, in microseconds.
 const P50_TARGET: f64 = 150.0;
@@ -16,7 +15,7 @@ const P99_TARGET: f64 = 1_000.0;
 pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let n = plan.latency_jobs;
     let warmup = (n / 10).min(100);
-    let mut cluster = Cluster::start(plan, 2, 1).await?;
+    let mut cluster = cluster(plan, 2, 1).await?;
     let mut client = cluster.client().await?;
     let mut micros = Vec::with_capacity(n);
     for i in 0..warmup + n {

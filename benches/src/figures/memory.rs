@@ -8,7 +8,7 @@ use cluster_client::tasks::noop;
 use serde_json::json;
 
 use super::{thousands, Figure, Plan, Row};
-use crate::procs::{connect, proc_status_bytes, Proc};
+use cluster_testkit::Proc;
 
 /// Target: bytes of coordinator memory per queued task.
 const TARGET: f64 = 300.0;
@@ -19,13 +19,12 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     // admit the whole job.
     let mut args = vec!["--max-queued".to_string(), n.to_string()];
     args.extend(plan.coordinator_args.iter().cloned());
-    let mut coordinator = Proc::start("cluster-coordinator", &args)?;
-    let pid = coordinator.pid();
-    let mut watcher = connect(&coordinator.url()).await?;
+    let mut coordinator = Proc::coordinator(&args)?;
+    let mut watcher = coordinator.client().await?;
     watcher.status().await.context("status")?; // the server has served a request
-    let baseline = proc_status_bytes(pid, "VmRSS")?;
+    let (baseline, _) = coordinator.rss()?;
 
-    let mut client = connect(&coordinator.url()).await?;
+    let mut client = coordinator.client().await?;
     let job = tokio::spawn(async move { client.run("bench-memory", (0..n).map(noop), |_| {}).await });
     let start = Instant::now();
     let until = start + plan.job_timeout.min(Duration::from_secs(180));
@@ -43,8 +42,7 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let peak = proc_status_bytes(pid, "VmHWM")?;
-    let rss = proc_status_bytes(pid, "VmRSS")?;
+    let (rss, peak) = coordinator.rss()?;
 
     // Cancel the job: the coordinator must drop every queued task.
     job.abort();
@@ -59,7 +57,7 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after = proc_status_bytes(pid, "VmRSS")?;
+    let (after, _) = coordinator.rss()?;
     coordinator.check_alive()?;
 
     let per_task = peak.saturating_sub(baseline) as f64 / n as f64;

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use cluster_testkit::ProcCluster;
 
 /// Figure names, in the order they run; `--only` takes one of these.
 pub(crate) const NAMES: [&str; 6] = ["throughput", "latency", "efficiency", "seed", "memory", "dispatch"];
@@ -66,6 +67,14 @@ impl Plan {
             ..Plan::full()
         }
     }
+}
+
+/// `workers` workers of `cpus` cores and a coordinator that dials them, as
+/// processes, with `plan`'s extra flags; ready once every worker is active.
+async fn cluster(plan: &Plan, workers: usize, cpus: u32) -> Result<ProcCluster> {
+    let mut worker = vec!["--cpus".to_string(), cpus.to_string()];
+    worker.extend(plan.worker_args.iter().cloned());
+    ProcCluster::start(&vec![worker; workers], &plan.coordinator_args).await
 }
 
 /// One line of the table.

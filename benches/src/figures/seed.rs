@@ -9,8 +9,7 @@ use cluster_client::tasks::sum_primes;
 use cluster_proto::task_output::Value;
 use serde_json::json;
 
-use super::{check_results, deadline, spread, Figure, Plan, Row};
-use crate::procs::Cluster;
+use super::{check_results, cluster, deadline, spread, Figure, Plan, Row};
 
 const TARGET: f64 = 1.9;
 
@@ -27,7 +26,7 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let expected: Vec<u64> = inputs.iter().map(|&x| cluster_tasks::sum_primes(x)).collect();
     let serial = start.elapsed().as_secs_f64();
 
-    let mut cluster = Cluster::start(plan, 2, 1).await?;
+    let mut cluster = cluster(plan, 2, 1).await?;
     let mut client = cluster.client().await?;
     let mut results = Vec::with_capacity(inputs.len());
     let tasks: Vec<_> = inputs.iter().enumerate().map(|(i, &x)| sum_primes(i as u64, x)).collect();

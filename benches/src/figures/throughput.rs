@@ -8,15 +8,14 @@ use cluster_client::tasks::noop;
 use cluster_proto::task_output::Value;
 use serde_json::json;
 
-use super::{check_results, deadline, thousands, Figure, Plan, Row};
-use crate::procs::Cluster;
+use super::{check_results, cluster, deadline, thousands, Figure, Plan, Row};
 
 /// Target: tasks per second.
 const TARGET: f64 = 100_000.0;
 
 pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let n = plan.throughput_tasks;
-    let mut cluster = Cluster::start(plan, 2, 1).await?;
+    let mut cluster = cluster(plan, 2, 1).await?;
     let mut client = cluster.client().await?;
     let mut results = Vec::with_capacity(n as usize);
     let start = Instant::now();

@@ -234,3 +234,6 @@ fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> Completion {
     };
     Completion { key: job.key, outcome: Some(outcome), run_micros: start.elapsed().as_micros() as u64 }
 }
+
+#[cfg(test)]
+mod tests;
