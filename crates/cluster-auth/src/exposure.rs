@@ -2,6 +2,19 @@
 
 use std::net::SocketAddr;
 
+/// An open server on a reachable address: the message says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to listen on {listen} without authentication: anyone who can reach this \
+     port could run tasks. Set a shared secret with --secret-file PATH (or \
+     CLUSTER_SECRET), or require client certificates with --tls-client-ca, or pass \
+     --insecure to run open on a trusted network."
+)]
+pub struct ExposureError {
+    /// The address refused.
+    pub listen: SocketAddr,
+}
+
 /// Decides whether a server may listen on `listen`.
 ///
 /// A loopback address, or a server that requires the shared secret or
@@ -14,7 +27,7 @@ pub fn check_exposure(
     has_secret: bool,
     has_mtls: bool,
     insecure: bool,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ExposureError> {
     if listen.ip().to_canonical().is_loopback() || has_secret || has_mtls {
         return Ok(None);
     }
@@ -24,12 +37,7 @@ pub fn check_exposure(
              reach this port can run tasks"
         )));
     }
-    Err(format!(
-        "refusing to listen on {listen} without authentication: anyone who can reach this \
-         port could run tasks. Set a shared secret with --secret-file PATH (or \
-         CLUSTER_SECRET), or require client certificates with --tls-client-ca, or pass \
-         --insecure to run open on a trusted network."
-    ))
+    Err(ExposureError { listen })
 }
 
 #[cfg(test)]
@@ -44,7 +52,7 @@ mod tests {
     fn open_on_all_interfaces_is_refused_with_the_fix() {
         let err = check_exposure(addr("0.0.0.0:7700"), false, false, false).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "refusing to listen on 0.0.0.0:7700 without authentication: anyone who can reach \
              this port could run tasks. Set a shared secret with --secret-file PATH (or \
              CLUSTER_SECRET), or require client certificates with --tls-client-ca, or pass \
@@ -52,7 +60,7 @@ mod tests {
         );
         for listen in ["10.1.2.3:35000", "[::]:7700", "[2001:db8::1]:1"] {
             let err = check_exposure(addr(listen), false, false, false).unwrap_err();
-            assert!(err.starts_with(&format!("refusing to listen on {listen} ")), "{err}");
+            assert!(err.to_string().starts_with(&format!("refusing to listen on {listen} ")), "{err}");
         }
     }
 

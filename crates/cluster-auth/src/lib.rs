@@ -84,7 +84,7 @@ pub mod test_util;
 mod tls;
 
 pub use client::{AuthChannel, ClientAuth, ClientAuthLayer};
-pub use exposure::check_exposure;
+pub use exposure::{check_exposure, ExposureError};
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
 pub use security::Security;

@@ -18,6 +18,9 @@ use crate::sched::{
     FailureCode, Finished, JobSpec, JobSummary, NewTask, Outcome, TaskKey, TaskReport, WorkerDesc, MAX_CORES,
 };
 
+// The scheduler's cap is the protocol's.
+const _: () = assert!(MAX_CORES == pb::MAX_CORES);
+
 /// A worker's hello, validated: the name falls back to the address, the
 /// weight to 1, and the core count is capped.
 pub(crate) fn worker_desc(address: &str, info: pb::WorkerInfo) -> WorkerDesc {

@@ -26,7 +26,7 @@ pub type SecureRouter = Router<Stack<ServerAuthLayer, Identity>>;
 pub enum ServeError {
     /// An open server on a reachable address; the message says how to fix it.
     #[error("{0}")]
-    Exposed(String),
+    Exposed(#[from] cluster_auth::ExposureError),
     /// The TLS files are not usable.
     #[error(transparent)]
     Tls(#[from] TlsError),

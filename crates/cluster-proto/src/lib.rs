@@ -10,6 +10,10 @@ pub mod v1 {
 
 pub mod batch;
 
+/// Most cores a worker may advertise: a coordinator counts no more, so a
+/// bogus core count cannot make it think the whole cluster is idle.
+pub const MAX_CORES: u32 = 4096;
+
 /// Encoded `FileDescriptorSet` of the contract, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cluster_descriptor");
 

@@ -105,15 +105,51 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error(transparent)]
     Bind(#[from] cluster_node::BindError),
-    /// A flag had an impossible value.
-    #[error("{0}")]
-    Config(String),
+    /// A setting had an impossible value.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The slot threads could not be started.
     #[error("cannot start task threads: {0}")]
     Threads(std::io::Error),
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+}
+
+/// Settings a worker cannot start with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// No slot to run tasks on.
+    #[error("--cpus must be at least 1")]
+    NoCores,
+    /// More slots than any coordinator believes a worker has.
+    #[error("--cpus {0} is over the limit of {max} (a coordinator counts no more cores per worker)", max = cluster_proto::MAX_CORES)]
+    TooManyCores(u32),
+    /// A weight that is not a positive number.
+    #[error("--weight must be a positive number, got {0}")]
+    BadWeight(f64),
+    /// Only one of the two registration settings.
+    #[error("--coordinator and --advertise go together: the coordinator dials the advertised address")]
+    HalfRegistration,
+}
+
+impl WorkerConfig {
+    /// Checks the settings that do not depend on the machine.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cores == 0 {
+            return Err(ConfigError::NoCores);
+        }
+        if self.cores > cluster_proto::MAX_CORES {
+            return Err(ConfigError::TooManyCores(self.cores));
+        }
+        if !(self.weight.is_finite() && self.weight > 0.0) {
+            return Err(ConfigError::BadWeight(self.weight));
+        }
+        if self.coordinator.is_some() != self.advertise.is_some() {
+            return Err(ConfigError::HalfRegistration);
+        }
+        Ok(())
+    }
 }
 
 /// A running worker.
@@ -166,17 +202,7 @@ impl RunningWorker {
 
 /// Starts a worker with the given task registry.
 pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWorker, StartError> {
-    if config.cores == 0 {
-        return Err(StartError::Config("--cpus must be at least 1".into()));
-    }
-    if !(config.weight.is_finite() && config.weight > 0.0) {
-        return Err(StartError::Config(format!("--weight must be a positive number, got {}", config.weight)));
-    }
-    if config.coordinator.is_some() != config.advertise.is_some() {
-        return Err(StartError::Config(
-            "--coordinator and --advertise go together: the coordinator dials the advertised address".into(),
-        ));
-    }
+    config.validate()?;
     let security = config.security.clone();
     let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
