@@ -151,7 +151,13 @@ pub(crate) fn status(report: StatusReport) -> pb::StatusResponse {
     let jobs = report
         .jobs
         .into_iter()
-        .map(|j| pb::JobStatus { job_id: j.id.0, name: j.name, submitted: j.submitted, finished: j.finished })
+        .map(|j| pb::JobStatus {
+            job_id: j.id.0,
+            name: j.name,
+            submitted: j.submitted,
+            finished: j.finished,
+            waiting_for_client: j.paused,
+        })
         .collect();
     pb::StatusResponse {
         workers,

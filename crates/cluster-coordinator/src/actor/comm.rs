@@ -2,12 +2,15 @@
 //! then hands each worker and each job one batch of them. The streams at the
 //! edge turn those into proto messages under the size limit, off the actor.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc;
 
 use crate::error::CoordinatorError;
-use crate::sched::{Comm, JobId, JobSummary, TaskKey, TaskReport, WorkerId};
+use crate::sched::{Comm, JobId, JobSummary, Outcome, TaskKey, TaskReport, WorkerId};
 
 /// What the actor sends a worker's session.
 #[derive(Debug)]
@@ -33,8 +36,8 @@ pub(crate) struct Assign {
 pub(crate) enum JobEvent {
     /// The job is open, with this id.
     Accepted(JobId),
-    /// Results of finished tasks.
-    Results(Vec<TaskReport>),
+    /// Results of finished tasks, and about how many bytes they hold.
+    Results(Vec<TaskReport>, u64),
     /// Every task has its result: the last event.
     Finished(JobSummary),
     /// The job ended without finishing: the last event.
@@ -43,8 +46,68 @@ pub(crate) enum JobEvent {
 
 /// Messages to one worker's session.
 pub(crate) type WorkerTx = mpsc::UnboundedSender<ToWorker>;
-/// Events of one job, for its client.
-pub(crate) type JobTx = mpsc::UnboundedSender<JobEvent>;
+
+/// Events of one job, for its client, with a count of the result bytes
+/// sent and not yet taken by the client's stream (which takes no more than
+/// HTTP/2 flow control lets through to a client that reads).
+#[derive(Debug, Clone)]
+pub(crate) struct JobTx {
+    tx: mpsc::UnboundedSender<JobEvent>,
+    unread: Arc<AtomicU64>,
+}
+
+/// The receiving end of a [`JobTx`], for the job's response stream.
+#[derive(Debug)]
+pub(crate) struct JobRx {
+    rx: mpsc::UnboundedReceiver<JobEvent>,
+    unread: Arc<AtomicU64>,
+}
+
+/// A job's event channel.
+pub(crate) fn job_channel() -> (JobTx, JobRx) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let unread = Arc::new(AtomicU64::new(0));
+    (JobTx { tx, unread: unread.clone() }, JobRx { rx, unread })
+}
+
+impl JobTx {
+    pub(crate) fn send(&self, event: JobEvent) -> Result<(), JobEvent> {
+        self.tx.send(event).map_err(|e| e.0)
+    }
+
+    /// Result bytes its client has not taken.
+    pub(crate) fn unread(&self) -> u64 {
+        self.unread.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the job's stream is gone.
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+impl JobRx {
+    /// The next event. Taking results lowers the unread count; returns
+    /// also whether this took it from `limit` or over to below it.
+    pub(crate) async fn recv(&mut self, limit: u64) -> Option<(JobEvent, bool)> {
+        let event = self.rx.recv().await?;
+        let mut crossed = false;
+        if let JobEvent::Results(_, bytes) = &event {
+            let before = self.unread.fetch_sub(*bytes, Ordering::AcqRel);
+            crossed = before >= limit && before - bytes < limit;
+        }
+        Some((event, crossed))
+    }
+}
+
+/// About how many bytes a result holds in the coordinator.
+fn approx_len(report: &TaskReport) -> u64 {
+    let outcome = match &report.outcome {
+        Outcome::Output(bytes) => bytes.len(),
+        Outcome::Failed { message, .. } => message.len(),
+    };
+    (std::mem::size_of::<TaskReport>() + outcome + report.worker.len()) as u64
+}
 
 #[derive(Default)]
 pub(super) struct ActorComm {
@@ -108,16 +171,26 @@ impl ActorComm {
         }
     }
 
-    pub(super) fn flush(&mut self) {
+    /// Sends what the round produced; returns the jobs whose clients now
+    /// have `unread_limit` bytes of results or more unread.
+    pub(super) fn flush(&mut self, unread_limit: u64) -> Vec<JobId> {
         for (worker, tasks) in std::mem::take(&mut self.assignments) {
             self.send_raw(worker, ToWorker::Assign(tasks));
         }
+        let mut over = Vec::new();
         for (job, results) in std::mem::take(&mut self.results) {
-            self.send_job(job, JobEvent::Results(results));
+            let Some(tx) = self.jobs.get(&job) else { continue };
+            let bytes = results.iter().map(approx_len).sum();
+            let unread = tx.unread.fetch_add(bytes, Ordering::AcqRel) + bytes;
+            let _ = tx.send(JobEvent::Results(results, bytes));
+            if unread >= unread_limit {
+                over.push(job);
+            }
         }
         for (job, summary) in std::mem::take(&mut self.finished) {
             self.send_job(job, JobEvent::Finished(summary));
             self.jobs.remove(&job);
         }
+        over
     }
 }

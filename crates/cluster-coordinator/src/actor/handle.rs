@@ -30,6 +30,7 @@ pub(super) enum Command {
     OpenJob { tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>> },
     Submit { job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)> },
     CloseInput { job: JobId },
+    ClientRead { job: JobId },
     CancelJob { job: JobId, reason: CancelReason },
     Status { reply: oneshot::Sender<StatusReport> },
     Shutdown { reply: oneshot::Sender<()> },
@@ -104,6 +105,11 @@ impl ActorHandle {
     /// The job's client sent all its tasks.
     pub(crate) fn close_input(&self, job: JobId) {
         self.send(Command::CloseInput { job });
+    }
+
+    /// The job's client took results and has less than the bound unread.
+    pub(crate) fn client_read(&self, job: JobId) {
+        self.send(Command::ClientRead { job });
     }
 
     /// The job's client went away: its tasks are cancelled.

@@ -20,12 +20,17 @@ use crate::sched::{
     Core, CoreConfig, Finished, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId,
 };
 use comm::ActorComm;
-pub(crate) use comm::{Assign, JobEvent, JobTx, ToWorker, WorkerTx};
+pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
 pub(crate) use handle::ActorHandle;
 use handle::{CancelReason, Command};
 
 /// Most commands applied before the actor schedules and flushes.
 const MAX_ROUND: usize = 4096;
+
+/// Result bytes a job's client may leave unread before the job's dispatch
+/// pauses: the coordinator holds at most about this much per job for a
+/// client that stops reading (plus its tasks already running).
+pub(crate) const MAX_UNREAD_BYTES: u64 = 4 << 20;
 
 /// Where a worker address stands, for status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +121,9 @@ impl Actor {
                 }
             }
             self.core.schedule(&mut self.comm);
-            self.comm.flush();
+            for job in self.comm.flush(MAX_UNREAD_BYTES) {
+                self.core.pause_job(job);
+            }
             self.release_admission();
         }
     }
@@ -143,6 +150,7 @@ impl Actor {
             Command::OpenJob { tx, spec, reply } => self.open_job(tx, spec, reply),
             Command::Submit { job, tasks, rejected } => self.submit(job, tasks, rejected),
             Command::CloseInput { job } => self.core.close_input(job, &mut self.comm),
+            Command::ClientRead { job } => self.client_read(job),
             Command::CancelJob { job, reason } => self.cancel_job(job, reason),
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -235,6 +243,14 @@ impl Actor {
         }
     }
 
+    /// The job's client took results: dispatch goes on unless it is still
+    /// over the bound (then its stream tells again when it is not).
+    fn client_read(&mut self, job: JobId) {
+        if self.comm.jobs.get(&job).is_some_and(|tx| tx.unread() < MAX_UNREAD_BYTES) {
+            self.core.resume_job(job);
+        }
+    }
+
     fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
         let cancelled = self.core.cancel_job(job, &mut self.comm);
         match reason {
@@ -259,7 +275,7 @@ impl Actor {
             let left = self.core.cancel_job(job, &mut self.comm);
             self.comm.end_job(job, CoordinatorError::ShutDownWithTasksLeft { job, left });
         }
-        self.comm.flush();
+        self.comm.flush(u64::MAX);
         let _ = reply.send(());
     }
 

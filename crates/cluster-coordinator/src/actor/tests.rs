@@ -23,11 +23,16 @@ async fn assigned(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<TaskKey> {
     }
 }
 
-async fn open(actor: &ActorHandle) -> (JobId, mpsc::UnboundedReceiver<JobEvent>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+async fn open(actor: &ActorHandle) -> (JobId, JobRx) {
+    let (tx, mut rx) = job_channel();
     let job = actor.open_job(tx, JobSpec::default()).await.unwrap();
-    assert!(matches!(rx.recv().await, Some(JobEvent::Accepted(j)) if j == job));
+    assert!(matches!(next(&mut rx).await, JobEvent::Accepted(j) if j == job));
     (job, rx)
+}
+
+/// The job's next event.
+async fn next(events: &mut JobRx) -> JobEvent {
+    events.recv(MAX_UNREAD_BYTES).await.expect("an event").0
 }
 
 #[tokio::test]
@@ -64,8 +69,10 @@ async fn results_then_the_summary_end_a_job() {
     actor.completions(worker, keys.iter().map(|&k| (k, ok())).collect());
     let mut ids = Vec::new();
     let summary = loop {
-        match events.recv().await.expect("an event") {
-            JobEvent::Results(reports) => ids.extend(reports.iter().map(|r| (r.id, r.outcome.is_output()))),
+        match next(&mut events).await {
+            JobEvent::Results(reports, _) => {
+                ids.extend(reports.iter().map(|r| (r.id, r.outcome.is_output())))
+            }
             JobEvent::Finished(summary) => break summary,
             other => panic!("unexpected {other:?}"),
         }
@@ -89,8 +96,8 @@ async fn a_cancel_stops_the_tasks_and_tells_the_client() {
         Some(ToWorker::Cancel(cancelled)) => assert_eq!(cancelled, keys),
         other => panic!("expected a cancel, got {other:?}"),
     }
-    match events.recv().await {
-        Some(JobEvent::Failed(error)) => {
+    match next(&mut events).await {
+        JobEvent::Failed(error) => {
             assert_eq!(error.to_string(), format!("job {job} was cancelled by a Cancel call"))
         }
         other => panic!("expected the job to fail, got {other:?}"),
@@ -104,8 +111,8 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
     let (job, mut events) = open(&actor).await;
     actor.submit(job, (0..3).map(task).collect(), Vec::new());
     actor.shutdown().await;
-    match events.recv().await {
-        Some(JobEvent::Failed(error)) => {
+    match next(&mut events).await {
+        JobEvent::Failed(error) => {
             assert_eq!(
                 error.to_string(),
                 format!("the coordinator is shutting down; 3 tasks of job {job} had no result")
@@ -113,6 +120,55 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
         }
         other => panic!("expected the job to fail, got {other:?}"),
     }
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let (tx, _rx) = job_channel();
     assert!(matches!(actor.open_job(tx, JobSpec::default()).await, Err(CoordinatorError::ShuttingDown)));
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
+    let actor = spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, 1_000_000);
+    let (tx, mut worker_rx) = mpsc::unbounded_channel();
+    let worker = actor.worker_up(WorkerDesc::new("w", 8), tx).await.unwrap();
+    let (job, mut events) = open(&actor).await;
+    let total = 200_000;
+    actor.submit(job, (0..total).map(task).collect(), Vec::new());
+    actor.close_input(job);
+    // The worker finishes everything it is given; the client reads nothing.
+    let paused = loop {
+        match worker_rx.try_recv() {
+            Ok(ToWorker::Assign(tasks)) => {
+                actor.completions(worker, tasks.into_iter().map(|a| (a.key, ok())).collect())
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => {
+                let status = actor.status().await.unwrap();
+                assert!(status.jobs.len() == 1, "every task ran: dispatch never paused");
+                if status.jobs[0].paused && worker_rx.is_empty() {
+                    break status;
+                }
+            }
+        }
+    };
+    let finished = paused.jobs[0].finished;
+    assert!(finished < total / 2, "{finished} results held for a client that reads nothing");
+    assert!(paused.queued > 0);
+    // The client reads: the job goes on to the end.
+    let summary = loop {
+        tokio::select! {
+            event = events.recv(MAX_UNREAD_BYTES) => match event.expect("an event") {
+                (JobEvent::Results(..), below) => {
+                    if below {
+                        actor.client_read(job);
+                    }
+                }
+                (JobEvent::Finished(summary), _) => break summary,
+                (other, _) => panic!("unexpected {other:?}"),
+            },
+            Some(message) = worker_rx.recv() => {
+                let ToWorker::Assign(tasks) = message else { panic!("unexpected {message:?}") };
+                actor.completions(worker, tasks.into_iter().map(|a| (a.key, ok())).collect());
+            }
+        }
+    };
+    assert_eq!(summary.succeeded, total);
 }

@@ -41,6 +41,7 @@ impl Core {
                 name: job.name.clone(),
                 submitted: job.submitted,
                 finished: job.submitted - job.remaining,
+                paused: job.paused,
             })
             .collect();
         stats.sort_by_key(|s| s.id);

@@ -70,6 +70,8 @@ pub struct JobStats {
     pub submitted: u64,
     /// Tasks with a result.
     pub finished: u64,
+    /// Dispatch paused until its client reads its results.
+    pub paused: bool,
 }
 
 /// One worker's figures, for status reports.

@@ -11,10 +11,9 @@ use cluster_proto::{
     SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor::{ActorHandle, JobEvent};
+use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, MAX_UNREAD_BYTES};
 use crate::error::CoordinatorError;
 use crate::sched::{FailureCode, JobId, NewTask, Outcome};
 use crate::wire;
@@ -55,7 +54,7 @@ impl ClientApi {
         // The first message carries the job's options (and maybe tasks).
         let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
         let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
         let job = self.actor.open_job(tx.clone(), spec).await?;
         let reader = TaskReader { job, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes };
@@ -67,7 +66,7 @@ impl ClientApi {
             tx.closed().await;
             actor.client_gone(job);
         });
-        Ok(Box::pin(job_stream(rx, self.max_message_bytes)))
+        Ok(Box::pin(job_stream(rx, job, self.actor.clone(), self.max_message_bytes)))
     }
 }
 
@@ -83,29 +82,39 @@ fn stream_error(status: Status, limit: usize) -> CoordinatorError {
 
 /// The job's events as response messages, each under the size limit; the
 /// stream ends right after the summary or the error, so the client sees
-/// the call end.
+/// the call end. HTTP/2 polls it only as the client reads; when that brings
+/// the job's unread results back under the bound, the actor resumes the
+/// job's dispatch.
 fn job_stream(
-    rx: mpsc::UnboundedReceiver<JobEvent>,
+    rx: JobRx,
+    job: JobId,
+    actor: ActorHandle,
     max_message_bytes: usize,
 ) -> impl Stream<Item = Result<SubmitResponse, Status>> + Send + 'static {
-    futures::stream::unfold(Some(rx), move |rx| async move {
-        let mut rx = rx?;
-        let event = rx.recv().await?;
-        let (messages, last): (Vec<Result<SubmitResponse, Status>>, bool) = match event {
-            JobEvent::Accepted(job) => {
-                let accepted = submit_response::Event::Accepted(JobAccepted { job_id: job.0 });
-                (vec![Ok(wire::response(accepted))], false)
+    futures::stream::unfold(Some(rx), move |rx| {
+        let actor = actor.clone();
+        async move {
+            let mut rx = rx?;
+            let (event, below_bound) = rx.recv(MAX_UNREAD_BYTES).await?;
+            if below_bound {
+                actor.client_read(job);
             }
-            JobEvent::Results(reports) => {
-                (wire::result_messages(reports, max_message_bytes).into_iter().map(Ok).collect(), false)
-            }
-            JobEvent::Finished(summary) => {
-                let summary = submit_response::Event::Summary(wire::summary(summary));
-                (vec![Ok(wire::response(summary))], true)
-            }
-            JobEvent::Failed(error) => (vec![Err(error.into())], true),
-        };
-        Some((futures::stream::iter(messages), (!last).then_some(rx)))
+            let (messages, last): (Vec<Result<SubmitResponse, Status>>, bool) = match event {
+                JobEvent::Accepted(job) => {
+                    let accepted = submit_response::Event::Accepted(JobAccepted { job_id: job.0 });
+                    (vec![Ok(wire::response(accepted))], false)
+                }
+                JobEvent::Results(reports, _) => {
+                    (wire::result_messages(reports, max_message_bytes).into_iter().map(Ok).collect(), false)
+                }
+                JobEvent::Finished(summary) => {
+                    let summary = submit_response::Event::Summary(wire::summary(summary));
+                    (vec![Ok(wire::response(summary))], true)
+                }
+                JobEvent::Failed(error) => (vec![Err(error.into())], true),
+            };
+            Some((futures::stream::iter(messages), (!last).then_some(rx)))
+        }
     })
     .flatten()
 }
