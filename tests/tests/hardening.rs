@@ -1,11 +1,17 @@
 //! Misbehaving peers and unlucky conditions: each test plays the peer that
 //! does not play along and checks the promise still holds.
 
+use std::time::Duration;
+
 use anyhow::Result;
+use cluster_auth::Security;
 use cluster_client::tasks;
 use cluster_proto::client_service_client::ClientServiceClient;
-use cluster_proto::{JobOptions, SubmitRequest};
-use cluster_testkit::ProcCluster;
+use cluster_proto::{task, JobOptions, SubmitRequest, Task};
+use cluster_tasks::{CancelToken, ErrorKind, Input, Output, Registry, TaskError, TaskKind};
+use cluster_testkit::{active_workers, connect, wait_status, Proc, ProcCluster, Signal, DEADLINE};
+use cluster_worker::WorkerConfig;
+use tokio::sync::mpsc;
 
 /// A client that submits `count` noop tasks and never reads a result: its
 /// response stream is kept open, unread.
@@ -57,5 +63,65 @@ async fn a_client_that_reads_nothing_pauses_its_job_and_holds_bounded_memory() -
         job.finished,
         again.jobs[0].finished
     );
+    Ok(())
+}
+
+/// A kind that runs until it is told to stop, reporting when it starts and
+/// when it returns.
+struct Held {
+    started: mpsc::UnboundedSender<()>,
+    ended: mpsc::UnboundedSender<()>,
+}
+
+impl TaskKind for Held {
+    fn run(&self, _: &Input, cancel: &CancelToken) -> Result<Output, TaskError> {
+        let _ = self.started.send(());
+        // The task's own work: it polls its cancellation, as long kinds do.
+        while !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = self.ended.send(());
+        Err(TaskError { kind: ErrorKind::Cancelled, message: "stopped".into() })
+    }
+}
+
+#[tokio::test]
+async fn a_running_task_stops_when_its_session_ends() -> Result<()> {
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let registry = Registry::builtin().with("held", Held { started: started_tx, ended: ended_tx });
+    let config = WorkerConfig { cores: 1, ..WorkerConfig::new("127.0.0.1:0".parse()?) };
+    let worker = cluster_worker::start(config, registry).await?;
+    let coordinator = Proc::coordinator(["--worker", &worker.addr().to_string()])?;
+    let mut client = connect(&coordinator.url(), &Security::default()).await?;
+    wait_status(&mut client, "the worker", |s| active_workers(s) == 1).await?;
+    let held = Task { id: 0, kind: "held".into(), input: Some(task::Input::Custom(Default::default())) };
+    let job = tokio::spawn(async move { client.run("held", vec![held], |_| {}).await });
+    tokio::time::timeout(DEADLINE, started.recv()).await?;
+    // The coordinator dies: the worker's session ends with it.
+    coordinator.signal(Signal::Kill);
+    tokio::time::timeout(DEADLINE, ended.recv())
+        .await
+        .map_err(|_| anyhow::anyhow!("the task ran on after its session ended"))?;
+    assert!(job.await?.is_err(), "the job cannot finish without its coordinator");
+    worker.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_coordinator_while_a_client_keeps_its_submission_open() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
+    // A client that opens a job and then neither sends more nor closes.
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(SubmitRequest { options: Some(JobOptions::default()), tasks: vec![tasks::noop(0)] })?;
+    let mut client = ClientServiceClient::connect(cluster.url()).await?;
+    let mut responses =
+        client.submit(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await?.into_inner();
+    responses.message().await?.expect("the job is accepted");
+    let mut coordinator = cluster.coordinator;
+    coordinator.signal(Signal::Term);
+    let status = coordinator.wait_exit(DEADLINE)?;
+    assert!(status.success(), "{status:?}");
+    drop(tx);
     Ok(())
 }

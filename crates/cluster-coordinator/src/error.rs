@@ -42,7 +42,8 @@ pub enum CoordinatorError {
     /// A registration named something that is not an address.
     #[error("`{0}` is not a host:port address")]
     BadAddress(String),
-    /// A registering worker could not be dialled back.
+    /// A registering worker could not be dialled back, or another worker
+    /// answered there.
     #[error("the coordinator could not open a session to {address}: {source}")]
     Unreachable {
         /// The address it registered.
@@ -64,6 +65,8 @@ pub enum ErrorClass {
     InvalidArgument,
     /// `RESOURCE_EXHAUSTED`: a limit was hit.
     ResourceExhausted,
+    /// `FAILED_PRECONDITION`: the system is not in a state to do it.
+    FailedPrecondition,
 }
 
 impl CoordinatorError {
@@ -71,6 +74,7 @@ impl CoordinatorError {
     pub fn class(&self) -> ErrorClass {
         use CoordinatorError::*;
         match self {
+            Unreachable { source: LinkError::WrongWorker { .. }, .. } => ErrorClass::FailedPrecondition,
             ShuttingDown | ShutDownWithTasksLeft { .. } | Unreachable { .. } => ErrorClass::Unavailable,
             CancelledByRequest(_) | SubmissionFailed(_) => ErrorClass::Cancelled,
             EmptySubmission | BadAddress(_) => ErrorClass::InvalidArgument,
@@ -85,6 +89,7 @@ impl CoordinatorError {
             ErrorClass::Cancelled => tonic::Code::Cancelled,
             ErrorClass::InvalidArgument => tonic::Code::InvalidArgument,
             ErrorClass::ResourceExhausted => tonic::Code::ResourceExhausted,
+            ErrorClass::FailedPrecondition => tonic::Code::FailedPrecondition,
         }
     }
 }
@@ -115,6 +120,19 @@ pub enum LinkError {
     /// The worker's first message was not its hello.
     #[error("the worker did not introduce itself")]
     NoHello,
+    /// The worker at the address is not the one that registered it.
+    #[error(
+        "the worker at {address} is {found}, not {expected}: another worker advertises this address, \
+         so the registration is refused"
+    )]
+    WrongWorker {
+        /// The address dialled.
+        address: String,
+        /// The id the registration named.
+        expected: String,
+        /// The id the worker there gave.
+        found: String,
+    },
     /// Dialling and opening took too long.
     #[error("no answer within {0:?}")]
     Timeout(Duration),

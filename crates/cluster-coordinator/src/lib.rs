@@ -56,6 +56,8 @@ pub struct CoordinatorConfig {
     pub connect_timeout: Duration,
     /// A worker silent this long is declared lost.
     pub heartbeat_timeout: Duration,
+    /// A lost worker leaves status this long after its session ended.
+    pub forget_lost: Duration,
     /// Most tasks waiting in the queue; submissions beyond it wait (flow
     /// control) until tasks leave the queue.
     pub max_queued: usize,
@@ -76,6 +78,7 @@ impl CoordinatorConfig {
             core: CoreConfig::default(),
             connect_timeout: Duration::from_secs(3),
             heartbeat_timeout: Duration::from_secs(3),
+            forget_lost: Duration::from_secs(300),
             max_queued: 100_000,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: Security::default(),
@@ -136,7 +139,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
-    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1));
+    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1), config.forget_lost);
     let options = link::LinkOptions {
         connect_timeout: config.connect_timeout,
         heartbeat_timeout: config.heartbeat_timeout,

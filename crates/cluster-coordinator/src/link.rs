@@ -41,9 +41,11 @@ pub(crate) struct WorkerLink {
 }
 
 /// Dials `address`, opens the session, reads the worker's hello and tells
-/// the actor the worker is up.
+/// the actor the worker is up. With `expected`, the worker there must have
+/// that id (the one that registered), or no session is kept.
 pub(crate) async fn connect(
     address: &str,
+    expected: Option<&str>,
     actor: &ActorHandle,
     options: &LinkOptions,
 ) -> Result<WorkerLink, LinkError> {
@@ -52,6 +54,10 @@ pub(crate) async fn connect(
         .await
         .map_err(|_| LinkError::Timeout(timeout))??;
     let desc = wire::worker_desc(address, hello);
+    if let Some(expected) = expected.filter(|id| **id != desc.id) {
+        let (expected, found) = (expected.to_string(), desc.id);
+        return Err(LinkError::WrongWorker { address: address.to_string(), expected, found });
+    }
     let cores = desc.cores;
     let id = actor.worker_up(desc, tx).await.map_err(|_| LinkError::ShuttingDown)?;
     Ok(WorkerLink { id, stream, cores })
@@ -128,7 +134,7 @@ pub(crate) async fn keep_static(address: String, actor: ActorHandle, options: Li
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0u32;
     loop {
-        match connect(&address, &actor, &options).await {
+        match connect(&address, None, &actor, &options).await {
             Ok(link) => {
                 failures = 0;
                 backoff = Duration::from_millis(100);

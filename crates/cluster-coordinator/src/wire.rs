@@ -26,7 +26,10 @@ const _: () = assert!(MAX_CORES == pb::MAX_CORES);
 pub(crate) fn worker_desc(address: &str, info: pb::WorkerInfo) -> WorkerDesc {
     let name = if info.name.is_empty() { address.to_string() } else { info.name };
     let weight = if info.weight.is_finite() && info.weight > 0.0 { info.weight } else { 1.0 };
+    // A worker that names no id is known by its address.
+    let id = if info.worker_id.is_empty() { address.to_string() } else { info.worker_id };
     WorkerDesc {
+        id,
         name,
         address: address.to_string(),
         cores: info.cores.clamp(1, MAX_CORES),
@@ -177,12 +180,14 @@ fn worker_status(row: WorkerRow) -> pb::WorkerStatus {
         LinkState::Draining => pb::WorkerState::Draining,
         LinkState::Lost => pb::WorkerState::Lost,
     };
-    let (address, cores, weight, labels, version) = match row.desc {
-        Some(d) => (d.name, d.cores, d.weight, d.labels.into_iter().collect(), d.version),
-        None => (row.address, 0, 0.0, Default::default(), String::new()),
+    let (name, worker_id, cores, weight, labels, version) = match row.desc {
+        Some(d) => (d.name, d.id, d.cores, d.weight, d.labels.into_iter().collect(), d.version),
+        None => (row.address.clone(), String::new(), 0, 0.0, Default::default(), String::new()),
     };
     pb::WorkerStatus {
-        address,
+        address: name,
+        worker_id,
+        dial_address: row.address,
         cores,
         weight,
         state: state as i32,

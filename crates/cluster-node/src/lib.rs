@@ -51,6 +51,7 @@ pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
 pub use logging::init_logging;
 pub use serve::{
     bind, server_builder, BindError, SecureRouter, SecureServer, ServeError, ServerTask, ServerTaskError,
+    STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};
 pub use spawn::spawn;

@@ -86,6 +86,9 @@ pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), BindE
     Ok((listener, addr))
 }
 
+/// Longest a stopping server waits for open calls to finish.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A spawned server and the switch that stops it.
 pub struct ServerTask {
     stop: Option<oneshot::Sender<()>>,
@@ -103,12 +106,18 @@ impl ServerTask {
         Self { stop: Some(stop), task }
     }
 
-    /// Stops accepting, lets open calls finish, and waits for the end.
+    /// Stops accepting, lets open calls finish for up to [`STOP_GRACE`],
+    /// then closes the connections still open (a client that keeps a stream
+    /// open cannot hold a shutdown), and waits for the end.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task).await.is_err() {
+            tracing::warn!("calls still open after {STOP_GRACE:?}; closing their connections");
+            self.task.abort();
+            let _ = (&mut self.task).await;
+        }
     }
 
     /// Waits until the server ends by itself, which is an error.

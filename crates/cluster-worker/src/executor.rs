@@ -126,6 +126,18 @@ impl Executor {
         self.take(session, None)
     }
 
+    /// The session ended (its coordinator restarted, declared this worker
+    /// lost, or the network broke): its unstarted tasks are dropped and its
+    /// running ones told to stop, so the next session's tasks never queue
+    /// behind orphans. Returns how many tasks it had.
+    pub(crate) fn end_session(&self, session: u64) -> usize {
+        let dropped = self.take(session, None).len();
+        let state = self.lock();
+        let running = state.running.iter().filter(|((s, _), _)| *s == session);
+        running.clone().for_each(|(_, token)| token.cancel());
+        dropped + running.count()
+    }
+
     /// Asks every running task to stop (the worker is shutting down); each
     /// still reports, with ERROR_CODE_CANCELLED, and the coordinator runs it
     /// again elsewhere.

@@ -30,9 +30,6 @@ use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
 use tokio::sync::watch;
 
-/// Longest a shutdown waits for stopped tasks to report.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
-
 /// Version of this worker, reported to coordinators.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -50,6 +47,9 @@ pub struct WorkerConfig {
     pub labels: BTreeMap<String, String>,
     /// Display name; `None` means the address the coordinator dials.
     pub name: Option<String>,
+    /// This process's identity for coordinators; `None` picks a random one
+    /// at start (see `WorkerInfo.worker_id`).
+    pub worker_id: Option<String>,
     /// Coordinator to register with, as a URL (`http://host:7700`).
     pub coordinator: Option<String>,
     /// Address the coordinator should dial back, for registration.
@@ -74,6 +74,7 @@ impl WorkerConfig {
             weight: 1.0,
             labels: BTreeMap::new(),
             name: None,
+            worker_id: None,
             coordinator: None,
             advertise: None,
             heartbeat_interval: Duration::from_millis(500),
@@ -92,6 +93,21 @@ fn advertise_address(advertise: &str, bound_port: u16) -> String {
         Some((_, port)) if port.parse::<u16>().is_ok() => advertise.to_string(),
         _ => format!("{advertise}:{bound_port}"),
     }
+}
+
+/// A random id for this worker process: 128 bits from the standard
+/// library's randomly keyed hasher, mixed with the process id and the time.
+fn random_worker_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = |salt: u64| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        hasher.write_u32(std::process::id());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        hasher.write_u128(now.as_nanos());
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(1), half(2))
 }
 
 /// Cores this process may use.
@@ -189,9 +205,9 @@ impl RunningWorker {
     pub async fn shutdown(mut self) {
         let _ = self.phase.send(session::Phase::Closing);
         self.executor.stop_running();
-        if tokio::time::timeout(SHUTDOWN_WAIT, self.server.stop()).await.is_err() {
-            tracing::warn!("tasks did not stop within {SHUTDOWN_WAIT:?}; closing anyway");
-        }
+        // Bounded (cluster_node::STOP_GRACE): a task that ignores its
+        // cancellation cannot hold the process.
+        self.server.stop().await;
     }
 
     /// Waits until the server ends by itself (an error).
@@ -213,7 +229,9 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         version: VERSION.into(),
         name: config.name.clone().unwrap_or_default(),
         kinds: registry.names().map(String::from).collect(),
+        worker_id: config.worker_id.clone().unwrap_or_else(random_worker_id),
     };
+    let worker_id = info.worker_id.clone();
     let max_result_bytes = cluster_proto::batch::budget(config.max_message_bytes);
     let executor = Arc::new(
         executor::Executor::new(config.cores, registry, max_result_bytes).map_err(StartError::Threads)?,
@@ -237,7 +255,8 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let server = ServerTask::spawn(router, listener);
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
-        cluster_node::spawn(register::register_loop(coordinator, advertise, sessions_rx, security));
+        let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };
+        cluster_node::spawn(registration.run(sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
     Ok(RunningWorker { addr, phase, executor, server })

@@ -175,8 +175,8 @@ impl Session {
                 }
             }
         };
-        let dropped = self.executor.take_session(self.id).len();
-        tracing::info!(peer = %self.peer, session = self.id, dropped, "session ended: {end}");
+        let stopped = self.executor.end_session(self.id);
+        tracing::info!(peer = %self.peer, session = self.id, stopped, "session ended: {end}");
     }
 
     /// Tells the coordinator these tasks come back unstarted because the

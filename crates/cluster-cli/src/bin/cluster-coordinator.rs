@@ -35,9 +35,16 @@ struct Args {
     #[arg(long, env = "CLUSTER_MAX_ATTEMPTS", default_value_t = CoreConfig::default().max_attempts,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
-    /// A worker silent this many milliseconds is declared lost.
-    #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000)]
+    /// A worker silent this many milliseconds is declared lost. At least
+    /// 100: workers send a heartbeat after 500 ms of quiet by default, and a
+    /// timeout near or below their interval makes idle workers flap.
+    #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(100..))]
     heartbeat_timeout_ms: u64,
+    /// A lost worker leaves `status` this many milliseconds after its
+    /// session ended.
+    #[arg(long, env = "CLUSTER_FORGET_LOST_MS", default_value_t = 300_000)]
+    forget_lost_ms: u64,
     /// Default longest run of a task, in milliseconds (a job may set its
     /// own); a task over it is stopped and counts as a failed attempt.
     #[arg(long, env = "CLUSTER_TASK_TIMEOUT_MS")]
@@ -65,7 +72,8 @@ impl TryFrom<Args> for CoordinatorConfig {
                 max_attempts: args.max_attempts,
                 default_timeout_ms: args.task_timeout_ms,
             },
-            heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms.max(1)),
+            heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
+            forget_lost: Duration::from_millis(args.forget_lost_ms),
             max_queued: args.max_queued as usize,
             max_message_bytes: args.max_message_bytes,
             security,

@@ -11,6 +11,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -31,6 +32,9 @@ const MAX_ROUND: usize = 4096;
 /// pauses: the coordinator holds at most about this much per job for a
 /// client that stops reading (plus its tasks already running).
 pub(crate) const MAX_UNREAD_BYTES: u64 = 4 << 20;
+
+/// How often the actor looks at the clock (to forget lost workers).
+const CLOCK_TICK: Duration = Duration::from_millis(100);
 
 /// Where a worker address stands, for status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,22 +71,36 @@ pub(crate) struct StatusReport {
     pub(crate) jobs: Vec<JobStats>,
 }
 
-/// A worker address the coordinator knows, with its current session.
+/// How status rows are keyed: a worker by its id; an address the
+/// coordinator dials and has not reached yet, by the address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum RowKey {
+    Worker(String),
+    Address(String),
+}
+
+/// A worker the coordinator knows (or an address it dials), with its
+/// current session.
 struct Link {
     worker: Option<WorkerId>,
+    address: String,
     desc: Option<WorkerDesc>,
     state: LinkState,
     last_error: String,
+    /// When its session ended, for forgetting it.
+    lost_at: Option<Instant>,
 }
 
 /// The actor's state.
 struct Actor {
     core: Core,
     comm: ActorComm,
-    /// By address.
-    links: BTreeMap<String, Link>,
-    /// Address of each worker in session.
-    addresses: HashMap<WorkerId, String>,
+    /// Every worker (and unreached address) status shows.
+    links: BTreeMap<RowKey, Link>,
+    /// The row of each worker in session.
+    sessions: HashMap<WorkerId, RowKey>,
+    /// Lost workers leave status this long after their session ended.
+    forget_lost: Duration,
     next_worker: u64,
     next_job: u64,
     closing: bool,
@@ -92,14 +110,15 @@ struct Actor {
 }
 
 /// Starts the actor task; it runs until every handle is dropped.
-pub(crate) fn spawn(config: CoreConfig, max_queued: usize) -> ActorHandle {
+pub(crate) fn spawn(config: CoreConfig, max_queued: usize, forget_lost: Duration) -> ActorHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let admission = Arc::new(Semaphore::new(max_queued));
     let actor = Actor {
         core: Core::new(config),
         comm: ActorComm::default(),
         links: BTreeMap::new(),
-        addresses: HashMap::default(),
+        sessions: HashMap::default(),
+        forget_lost,
         next_worker: 1,
         next_job: 1,
         closing: false,
@@ -112,7 +131,19 @@ pub(crate) fn spawn(config: CoreConfig, max_queued: usize) -> ActorHandle {
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
-        while let Some(command) = rx.recv().await {
+        let mut clock = tokio::time::interval(CLOCK_TICK);
+        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let command = tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => command,
+                    None => return,
+                },
+                _ = clock.tick() => {
+                    self.on_clock(Instant::now());
+                    continue;
+                }
+            };
             self.apply(command);
             for _ in 0..MAX_ROUND {
                 match rx.try_recv() {
@@ -159,47 +190,76 @@ impl Actor {
         }
     }
 
+    /// A session opened. One session per worker id: a worker that opens a
+    /// new one (it re-registered, or one address was registered twice)
+    /// replaces its old session, whose unstarted tasks go back to the queue.
     fn worker_up(&mut self, desc: WorkerDesc, tx: WorkerTx, reply: oneshot::Sender<WorkerId>) {
         let id = WorkerId(self.next_worker);
         self.next_worker += 1;
         if reply.send(id).is_err() {
             return; // the link gave up waiting
         }
-        tracing::info!(worker = %desc.name, cores = desc.cores, weight = desc.weight, "worker joined");
+        let key = RowKey::Worker(desc.id.clone());
+        if let Some(old) = self.links.get(&key).and_then(|link| link.worker) {
+            tracing::info!(worker = %desc.name, "worker opened a new session; its old one is closed");
+            self.end_session(old);
+        }
+        tracing::info!(worker = %desc.name, id = %desc.id, cores = desc.cores, weight = desc.weight, "worker joined");
         self.comm.workers.insert(id, tx);
-        self.addresses.insert(id, desc.address.clone());
+        self.sessions.insert(id, key.clone());
+        self.links.remove(&RowKey::Address(desc.address.clone()));
         let link = Link {
             worker: Some(id),
+            address: desc.address.clone(),
             desc: Some(desc.clone()),
             state: LinkState::Active,
             last_error: String::new(),
+            lost_at: None,
         };
-        self.links.insert(desc.address.clone(), link);
+        self.links.insert(key, link);
         self.core.add_worker(id, desc);
     }
 
-    fn worker_down(&mut self, id: WorkerId, reason: SessionEnd) {
-        let Some(address) = self.addresses.remove(&id) else { return };
-        tracing::warn!(worker = %address, "worker lost: {reason}");
+    /// Takes a session out of the scheduler; dropping its sender closes
+    /// the stream to the worker. Returns its row.
+    fn end_session(&mut self, id: WorkerId) -> Option<RowKey> {
+        let key = self.sessions.remove(&id)?;
         self.comm.workers.remove(&id);
         self.core.remove_worker(id, &mut self.comm);
-        if let Some(link) = self.links.get_mut(&address).filter(|l| l.worker == Some(id)) {
-            link.worker = None;
-            link.state = LinkState::Lost;
-            link.last_error = reason.to_string();
-        }
+        Some(key)
+    }
+
+    fn worker_down(&mut self, id: WorkerId, reason: SessionEnd) {
+        let Some(key) = self.end_session(id) else { return };
+        let Some(link) = self.links.get_mut(&key) else { return };
+        let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
+        tracing::warn!(worker = %name, "worker lost: {reason}");
+        link.worker = None;
+        link.state = LinkState::Lost;
+        link.last_error = reason.to_string();
+        link.lost_at = Some(Instant::now());
     }
 
     fn link_failed(&mut self, address: String, error: LinkError) {
-        let link = self.links.entry(address).or_insert_with(|| Link {
+        let reached = self.links.values().any(|l| l.worker.is_some() && l.address == address);
+        if reached {
+            return; // a worker there is in session; this was another dial
+        }
+        let link = self.links.entry(RowKey::Address(address.clone())).or_insert_with(|| Link {
             worker: None,
+            address,
             desc: None,
             state: LinkState::Connecting,
             last_error: String::new(),
+            lost_at: None,
         });
-        if link.worker.is_none() {
-            link.last_error = error.to_string();
-        }
+        link.last_error = error.to_string();
+    }
+
+    /// Time passed: lost workers long gone leave status.
+    fn on_clock(&mut self, now: Instant) {
+        let forget = self.forget_lost;
+        self.links.retain(|_, link| link.lost_at.is_none_or(|at| now.duration_since(at) < forget));
     }
 
     fn completions(&mut self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
@@ -210,7 +270,7 @@ impl Actor {
 
     fn draining(&mut self, worker: WorkerId, returned: Vec<TaskKey>) {
         self.core.drain_worker(worker, &returned);
-        let Some(link) = self.addresses.get(&worker).and_then(|a| self.links.get_mut(a)) else { return };
+        let Some(link) = self.sessions.get(&worker).and_then(|key| self.links.get_mut(key)) else { return };
         if link.state != LinkState::Draining {
             tracing::info!(worker = worker.0, "worker is draining");
         }
@@ -283,11 +343,11 @@ impl Actor {
         let stats: HashMap<WorkerId, _> = self.core.worker_stats().into_iter().map(|s| (s.id, s)).collect();
         let workers = self
             .links
-            .iter()
-            .map(|(address, link)| {
+            .values()
+            .map(|link| {
                 let stats = link.worker.and_then(|id| stats.get(&id));
                 WorkerRow {
-                    address: address.clone(),
+                    address: link.address.clone(),
                     desc: link.desc.clone(),
                     state: link.state,
                     in_flight: stats.map_or(0, |s| s.in_flight),

@@ -7,6 +7,8 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::sched::{FailureCode, Finished, Outcome};
 
+const FORGET: Duration = Duration::from_secs(300);
+
 fn task(id: u64) -> NewTask {
     NewTask { id, payload: Bytes::from_static(b"noop") }
 }
@@ -37,7 +39,7 @@ async fn next(events: &mut JobRx) -> JobEvent {
 
 #[tokio::test]
 async fn admission_permits_come_back_as_tasks_leave_the_queue() {
-    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, 4);
+    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, 4, FORGET);
     let (job, _events) = open(&actor).await;
     actor.admission.acquire_many(4).await.unwrap().forget();
     actor.submit(job, (0..4).map(task).collect(), Vec::new());
@@ -58,7 +60,7 @@ async fn admission_permits_come_back_as_tasks_leave_the_queue() {
 
 #[tokio::test]
 async fn results_then_the_summary_end_a_job() {
-    let actor = spawn(CoreConfig::default(), 100);
+    let actor = spawn(CoreConfig::default(), 100, FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 2), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
@@ -85,7 +87,7 @@ async fn results_then_the_summary_end_a_job() {
 
 #[tokio::test]
 async fn a_cancel_stops_the_tasks_and_tells_the_client() {
-    let actor = spawn(CoreConfig::default(), 100);
+    let actor = spawn(CoreConfig::default(), 100, FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
@@ -107,7 +109,7 @@ async fn a_cancel_stops_the_tasks_and_tells_the_client() {
 
 #[tokio::test]
 async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
-    let actor = spawn(CoreConfig::default(), 100);
+    let actor = spawn(CoreConfig::default(), 100, FORGET);
     let (job, mut events) = open(&actor).await;
     actor.submit(job, (0..3).map(task).collect(), Vec::new());
     actor.shutdown().await;
@@ -126,7 +128,7 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
-    let actor = spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, 1_000_000);
+    let actor = spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, 1_000_000, FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 8), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;

@@ -9,6 +9,8 @@ use bytes::Bytes;
 /// A worker as it described itself when its session opened, validated once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerDesc {
+    /// The worker process's identity: one session per id.
+    pub id: String,
     /// Display name: the one it advertised, else the address dialled.
     pub name: String,
     /// The address the coordinator dialled.
@@ -34,6 +36,7 @@ impl WorkerDesc {
     /// A worker called `name` with `cores` of weight 1, for tests and benches.
     pub fn new(name: &str, cores: u32) -> Self {
         Self {
+            id: name.into(),
             name: name.into(),
             address: name.into(),
             cores,

@@ -25,11 +25,12 @@ impl RegistryService for RegistryApi {
 
 impl RegistryApi {
     async fn inner_register(&self, request: RegisterRequest) -> Result<RegisterResponse, CoordinatorError> {
-        let address = request.address;
+        let RegisterRequest { address, worker_id } = request;
         if address.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&address) {
             return Err(CoordinatorError::BadAddress(address));
         }
-        let link = link::connect(&address, &self.actor, &self.options).await.map_err(|source| {
+        let expected = (!worker_id.is_empty()).then_some(worker_id.as_str());
+        let link = link::connect(&address, expected, &self.actor, &self.options).await.map_err(|source| {
             tracing::warn!(worker = %address, "registering worker could not be reached: {source}");
             CoordinatorError::Unreachable { address: address.clone(), source }
         })?;
