@@ -7,7 +7,8 @@ use anyhow::Result;
 use cluster_auth::Security;
 use cluster_client::tasks;
 use cluster_proto::client_service_client::ClientServiceClient;
-use cluster_proto::{task, JobOptions, SubmitRequest, Task};
+use cluster_proto::registry_service_client::RegistryServiceClient;
+use cluster_proto::{task, JobOptions, RegisterRequest, SubmitRequest, Task, WorkerState};
 use cluster_tasks::{CancelToken, ErrorKind, Input, Output, Registry, TaskError, TaskKind};
 use cluster_testkit::{active_workers, connect, wait_status, Proc, ProcCluster, Signal, DEADLINE};
 use cluster_worker::WorkerConfig;
@@ -123,5 +124,81 @@ async fn sigterm_ends_the_coordinator_while_a_client_keeps_its_submission_open()
     let status = coordinator.wait_exit(DEADLINE)?;
     assert!(status.success(), "{status:?}");
     drop(tx);
+    Ok(())
+}
+
+/// Long tasks that fill every pipeline and never finish during the test.
+fn long_spins(count: u64) -> Vec<Task> {
+    (0..count).map(|i| tasks::spin(i, 600_000)).collect()
+}
+
+#[tokio::test]
+async fn registering_one_worker_many_times_keeps_one_session() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &["--prefetch", "2"]).await?;
+    let address = cluster.workers[0].addr().to_string();
+    // Someone registers the worker's address again and again; each new
+    // session replaces the one before.
+    let mut registry = RegistryServiceClient::connect(cluster.url()).await?;
+    for _ in 0..50 {
+        registry.register(RegisterRequest { address: address.clone(), worker_id: String::new() }).await?;
+    }
+    let mut client = cluster.client().await?;
+    let job = tokio::spawn(async move { client.run("long", long_spins(1000), |_| {}).await });
+    // One worker, one core, two prefetched: three tasks leave the queue
+    // (fifty-one sessions would take 153).
+    let status = cluster.wait_status("the worker's pipeline to fill", |s| s.queued == 997).await?;
+    assert_eq!(status.workers.len(), 1, "{:?}", status.workers);
+    assert_eq!(active_workers(&status), 1);
+    assert_eq!(status.workers[0].in_flight, 3);
+    job.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_registration_that_reaches_another_worker_is_refused() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
+    let status = cluster.wait_status("the worker", |s| active_workers(s) == 1).await?;
+    let real_id = status.workers[0].worker_id.clone();
+    assert_eq!(real_id.len(), 32, "a random 128-bit id: {real_id}");
+    // A second worker claims the first one's address.
+    let address = cluster.workers[0].addr().to_string();
+    let mut registry = RegistryServiceClient::connect(cluster.url()).await?;
+    let imposter = RegisterRequest { address: address.clone(), worker_id: "imposter".into() };
+    let refused = registry.register(imposter).await.expect_err("a registration for someone else's address");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        format!(
+            "the coordinator could not open a session to {address}: the worker at {address} is {real_id}, \
+             not imposter: another worker advertises this address, so the registration is refused"
+        )
+    );
+    let status = cluster.wait_status("status", |_| true).await?;
+    assert_eq!(status.workers.len(), 1);
+    assert_eq!(status.workers[0].worker_id, real_id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lost_worker_leaves_status_after_forget_lost_ms() -> Result<()> {
+    let mut cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &["--forget-lost-ms", "300"]).await?;
+    let status = cluster.wait_status("the worker", |s| active_workers(s) == 1).await?;
+    let id = status.workers[0].worker_id.clone();
+    cluster.workers[0].signal(Signal::Kill);
+    let lost = cluster
+        .wait_status("the worker lost", |s| {
+            s.workers.iter().any(|w| w.worker_id == id && w.state == WorkerState::Lost as i32)
+        })
+        .await?;
+    assert_eq!(active_workers(&lost), 0);
+    let forgotten =
+        cluster.wait_status("the worker forgotten", |s| s.workers.iter().all(|w| w.worker_id != id)).await?;
+    // Its address is still dialled (it was given with --worker), unreached.
+    let address = cluster.workers[0].addr().to_string();
+    assert!(
+        forgotten.workers.iter().all(|w| w.dial_address == address && w.worker_id.is_empty()),
+        "{forgotten:?}"
+    );
+    cluster.workers.clear();
     Ok(())
 }
