@@ -10,7 +10,9 @@ use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::registry_service_client::RegistryServiceClient;
 use cluster_proto::{task, JobOptions, RegisterRequest, SubmitRequest, Task, WorkerState};
 use cluster_tasks::{CancelToken, ErrorKind, Input, Output, Registry, TaskError, TaskKind};
-use cluster_testkit::{active_workers, connect, wait_status, Proc, ProcCluster, Signal, DEADLINE};
+use cluster_testkit::{
+    active_workers, connect, stderr, wait_status, Cmd, Proc, ProcCluster, Signal, DEADLINE,
+};
 use cluster_worker::WorkerConfig;
 use tokio::sync::mpsc;
 
@@ -200,5 +202,37 @@ async fn a_lost_worker_leaves_status_after_forget_lost_ms() -> Result<()> {
         "{forgotten:?}"
     );
     cluster.workers.clear();
+    Ok(())
+}
+
+#[test]
+fn a_worker_with_a_malformed_coordinator_url_exits_with_an_error() -> Result<()> {
+    let out = Cmd::new("cluster-worker")?
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--coordinator",
+            "http://bad host:7700",
+            "--advertise",
+            "127.0.0.1",
+        ])
+        .output(DEADLINE)?;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--coordinator: bad address `http://bad host:7700`"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn impossible_settings_are_refused_at_start() -> Result<()> {
+    let out =
+        Cmd::new("cluster-worker")?.args(["--listen", "127.0.0.1:0", "--cpus", "4097"]).output(DEADLINE)?;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--cpus 4097 is over the limit of 4096"), "{}", stderr(&out));
+    let out = Cmd::new("cluster-coordinator")?
+        .args(["--listen", "127.0.0.1:0", "--heartbeat-timeout-ms", "0"])
+        .output(DEADLINE)?;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--heartbeat-timeout-ms"), "{}", stderr(&out));
     Ok(())
 }

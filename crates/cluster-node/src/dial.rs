@@ -54,7 +54,26 @@ pub fn endpoint(security: &Security, url: &str, connect_timeout: Duration) -> Re
     match (&security.client_tls, url.starts_with("https://")) {
         (Some(tls), true) => Ok(tls.apply(endpoint)?),
         (None, true) => Err(bad("an https:// address needs the CA to trust: give --tls-ca".into())),
+        // Plaintext to another machine would send the signed headers and
+        // the tasks in clear although TLS was asked for. Loopback stays
+        // allowed: it never leaves the machine (the embedded local worker).
+        (Some(_), false) if !is_loopback(endpoint.uri()) => Err(bad(
+            "an http:// address dials in plaintext, but --tls-ca asks for TLS: use https:// (or drop --tls-ca)"
+                .into(),
+        )),
         (_, false) => Ok(endpoint),
+    }
+}
+
+fn is_loopback(uri: &tonic::transport::Uri) -> bool {
+    match uri.host() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 
@@ -73,4 +92,31 @@ pub async fn connect_endpoint(security: &Security, endpoint: Endpoint) -> Result
     let channel =
         endpoint.connect().await.map_err(|e| DialError::Connect { address, reason: crate::chain(&e) })?;
     Ok(ClientAuth::new(channel, security.secret.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_auth::ClientTls;
+
+    fn with_tls() -> Security {
+        Security { client_tls: Some(ClientTls::default()), ..Security::default() }
+    }
+
+    #[test]
+    fn plaintext_to_another_machine_is_refused_when_tls_is_configured() {
+        let second = Duration::from_secs(1);
+        let err = endpoint(&with_tls(), "http://10.0.0.7:7700", second).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bad address `http://10.0.0.7:7700`: an http:// address dials in plaintext, but --tls-ca asks \
+             for TLS: use https:// (or drop --tls-ca)"
+        );
+        for local in ["http://127.0.0.1:7700", "http://localhost:7700", "http://[::1]:7700"] {
+            assert!(endpoint(&with_tls(), local, second).is_ok(), "{local}");
+        }
+        assert!(endpoint(&Security::default(), "http://10.0.0.7:7700", second).is_ok());
+        // host:port takes the scheme of the settings.
+        assert_eq!(url_for(&with_tls(), "10.0.0.7:7700"), "https://10.0.0.7:7700");
+    }
 }

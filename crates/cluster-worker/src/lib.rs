@@ -124,6 +124,9 @@ pub enum StartError {
     /// A setting had an impossible value.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The coordinator to register with cannot be dialled as given.
+    #[error("--coordinator: {0}")]
+    Coordinator(cluster_node::DialError),
     /// The slot threads could not be started.
     #[error("cannot start task threads: {0}")]
     Threads(std::io::Error),
@@ -219,6 +222,11 @@ impl RunningWorker {
 /// Starts a worker with the given task registry.
 pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWorker, StartError> {
     config.validate()?;
+    if let Some(url) = &config.coordinator {
+        // A malformed URL is a mistake to report now, not to retry forever.
+        cluster_node::endpoint(&config.security, url, Duration::from_secs(3))
+            .map_err(StartError::Coordinator)?;
+    }
     let security = config.security.clone();
     let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
