@@ -11,7 +11,7 @@ use cluster_proto::registry_service_client::RegistryServiceClient;
 use cluster_proto::{task, JobOptions, RegisterRequest, SubmitRequest, Task, WorkerState};
 use cluster_tasks::{CancelToken, ErrorKind, Input, Output, Registry, TaskError, TaskKind};
 use cluster_testkit::{
-    active_workers, connect, stderr, wait_status, Cmd, Proc, ProcCluster, Signal, DEADLINE,
+    active_workers, connect, stderr, wait_status, Cmd, Proc, ProcCluster, Signal, TestCluster, DEADLINE,
 };
 use cluster_worker::WorkerConfig;
 use tokio::sync::mpsc;
@@ -234,5 +234,24 @@ fn impossible_settings_are_refused_at_start() -> Result<()> {
         .output(DEADLINE)?;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--heartbeat-timeout-ms"), "{}", stderr(&out));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_queue_is_bounded_in_bytes_as_well_as_tasks() -> Result<()> {
+    let cluster = TestCluster::builder().coordinator(|c| c.max_queued_bytes = 1 << 20).start().await?;
+    let mut client = cluster.client();
+    // 100 tasks of 100 KiB each, and no worker: 10 fit in 1 MiB.
+    let blob =
+        |id| Task { id, kind: "blob".into(), input: Some(task::Input::Custom(vec![7u8; 100 << 10].into())) };
+    let job =
+        tokio::spawn(
+            async move { client.run("blobs", (0..100).map(blob).collect::<Vec<_>>(), |_| {}).await },
+        );
+    // Status travels on the job's connection: a stream that waits for room
+    // must not stop the others.
+    let status = cluster.wait_status("the queue to fill", |s| s.queued == 10).await?;
+    assert_eq!(status.jobs[0].submitted, 10, "the rest wait for room: {status:?}");
+    job.abort();
     Ok(())
 }

@@ -22,6 +22,7 @@ use cluster_proto::{
     submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
     Task, TaskResult,
 };
+use prost::Message;
 
 /// Tasks per submission message.
 const BATCH: usize = 1024;
@@ -152,7 +153,19 @@ fn submission(
         if options.is_none() && tasks.peek().is_none() {
             return None; // the end of the stream half-closes it
         }
-        let batch: Vec<Task> = tasks.by_ref().take(BATCH).collect();
+        // At most BATCH tasks, and never over a coordinator's default
+        // message limit (a task larger than that travels alone, and the
+        // coordinator says it is too large).
+        let mut batch = Vec::new();
+        let mut size = 0;
+        let budget = cluster_proto::batch::budget(cluster_node::DEFAULT_MAX_MESSAGE_BYTES);
+        while let Some(task) = tasks.next_if(|task| {
+            let len = cluster_proto::batch::framed_len(task.encoded_len());
+            batch.is_empty() || (batch.len() < BATCH && size + len <= budget)
+        }) {
+            size += cluster_proto::batch::framed_len(task.encoded_len());
+            batch.push(task);
+        }
         Some(SubmitRequest { options: options.take(), tasks: batch })
     }))
 }

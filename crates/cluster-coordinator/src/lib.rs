@@ -39,6 +39,9 @@ pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
 pub use crate::sched::CoreConfig;
 pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
 
+/// Default `max_queued_bytes`: 1 GiB of task inputs.
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 1 << 30;
+
 /// Version of this coordinator, reported in status.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -61,6 +64,8 @@ pub struct CoordinatorConfig {
     /// Most tasks waiting in the queue; submissions beyond it wait (flow
     /// control) until tasks leave the queue.
     pub max_queued: usize,
+    /// Most bytes of task input waiting in the queue, likewise.
+    pub max_queued_bytes: u64,
     /// Largest message accepted or sent, in bytes.
     pub max_message_bytes: usize,
     /// The shared secret and TLS, for the listener and for dialing workers.
@@ -80,6 +85,7 @@ impl CoordinatorConfig {
             heartbeat_timeout: Duration::from_secs(3),
             forget_lost: Duration::from_secs(300),
             max_queued: 100_000,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: Security::default(),
             insecure: false,
@@ -139,7 +145,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
-    let actor = actor::spawn(config.core.clone(), config.max_queued.max(1), config.forget_lost);
+    let limits = actor::Limits { tasks: config.max_queued, bytes: config.max_queued_bytes };
+    let actor = actor::spawn(config.core.clone(), limits, config.forget_lost);
     let options = link::LinkOptions {
         connect_timeout: config.connect_timeout,
         heartbeat_timeout: config.heartbeat_timeout,

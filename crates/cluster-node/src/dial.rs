@@ -50,7 +50,9 @@ pub fn endpoint(security: &Security, url: &str, connect_timeout: Duration) -> Re
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        .initial_stream_window_size(crate::STREAM_WINDOW)
+        .initial_connection_window_size(crate::CONNECTION_WINDOW);
     match (&security.client_tls, url.starts_with("https://")) {
         (Some(tls), true) => Ok(tls.apply(endpoint)?),
         (None, true) => Err(bad("an https:// address needs the CA to trust: give --tls-ca".into())),

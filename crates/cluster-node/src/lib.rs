@@ -46,7 +46,7 @@ mod spawn;
 
 pub use cluster_auth::Security;
 pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
-pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
+pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use serve::{

@@ -71,7 +71,10 @@ pub fn server_builder(
     if let Some(warning) = exposed {
         tracing::warn!("{warning}");
     }
-    let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(10)));
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .initial_stream_window_size(Some(crate::STREAM_WINDOW))
+        .initial_connection_window_size(Some(crate::CONNECTION_WINDOW));
     if let Some(tls) = security.server_tls_config()? {
         builder = builder.tls_config(tls).map_err(|e| ServeError::Server(crate::chain(&e)))?;
     }

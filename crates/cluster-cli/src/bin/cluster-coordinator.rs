@@ -53,6 +53,11 @@ struct Args {
     #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_queued: u64,
+    /// Most bytes of task input waiting in the queue; clients submitting
+    /// more wait.
+    #[arg(long, env = "CLUSTER_MAX_QUEUED_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_QUEUED_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_queued_bytes: u64,
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
@@ -75,6 +80,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
             forget_lost: Duration::from_millis(args.forget_lost_ms),
             max_queued: args.max_queued as usize,
+            max_queued_bytes: args.max_queued_bytes,
             max_message_bytes: args.max_message_bytes,
             security,
             insecure: args.security.server_tls.insecure,

@@ -1,11 +1,9 @@
 //! How the rest of the coordinator reaches the actor: one typed method per
 //! command, each a message on the actor's queue.
 
-use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
-
-use super::{JobTx, StatusReport, WorkerTx};
+use super::{Admission, JobTx, Permits, StatusReport, WorkerTx};
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
 
@@ -28,7 +26,7 @@ pub(super) enum Command {
     Revoked { worker: WorkerId, keys: Vec<TaskKey> },
     Draining { worker: WorkerId, returned: Vec<TaskKey> },
     OpenJob { tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>> },
-    Submit { job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)> },
+    Submit { job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits },
     CloseInput { job: JobId },
     ClientRead { job: JobId },
     CancelJob { job: JobId, reason: CancelReason },
@@ -40,10 +38,8 @@ pub(super) enum Command {
 #[derive(Clone)]
 pub(crate) struct ActorHandle {
     pub(super) tx: mpsc::UnboundedSender<Command>,
-    /// One permit per task the coordinator's queue may still take.
-    pub(crate) admission: Arc<Semaphore>,
-    /// The queue bound (`--max-queued`).
-    pub(crate) max_queued: usize,
+    /// What the coordinator's queue may still take.
+    pub(crate) admission: Admission,
 }
 
 impl ActorHandle {
@@ -96,10 +92,16 @@ impl ActorHandle {
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
     }
 
-    /// Adds tasks to a job, and results for tasks refused at the edge
-    /// (each holds an admission permit, as queued tasks do).
-    pub(crate) fn submit(&self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>) {
-        self.send(Command::Submit { job, tasks, rejected });
+    /// Adds tasks to a job, and results for tasks refused at the edge,
+    /// with the admission permits taken for them.
+    pub(crate) fn submit(
+        &self,
+        job: JobId,
+        tasks: Vec<NewTask>,
+        rejected: Vec<(u64, Outcome)>,
+        permits: Permits,
+    ) {
+        self.send(Command::Submit { job, tasks, rejected, permits });
     }
 
     /// The job's client sent all its tasks.

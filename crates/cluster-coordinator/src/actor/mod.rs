@@ -4,22 +4,23 @@
 //! streams in batches. No lock is shared, so nothing is ever held across an
 //! await, and nothing here knows the proto.
 
+mod admission;
 mod comm;
 mod handle;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap as HashMap;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{
     Core, CoreConfig, Finished, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId,
 };
+pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
 pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
 pub(crate) use handle::ActorHandle;
@@ -104,15 +105,15 @@ struct Actor {
     next_worker: u64,
     next_job: u64,
     closing: bool,
-    admission: Arc<Semaphore>,
+    admission: Admission,
     /// Admission permits held by tasks now in the queue.
-    held: u64,
+    held: Permits,
 }
 
 /// Starts the actor task; it runs until every handle is dropped.
-pub(crate) fn spawn(config: CoreConfig, max_queued: usize, forget_lost: Duration) -> ActorHandle {
+pub(crate) fn spawn(config: CoreConfig, limits: Limits, forget_lost: Duration) -> ActorHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let admission = Arc::new(Semaphore::new(max_queued));
+    let admission = Admission::new(limits);
     let actor = Actor {
         core: Core::new(config),
         comm: ActorComm::default(),
@@ -123,10 +124,10 @@ pub(crate) fn spawn(config: CoreConfig, max_queued: usize, forget_lost: Duration
         next_job: 1,
         closing: false,
         admission: admission.clone(),
-        held: 0,
+        held: Permits::default(),
     };
     cluster_node::spawn(actor.run(rx));
-    ActorHandle { tx, admission, max_queued }
+    ActorHandle { tx, admission }
 }
 
 impl Actor {
@@ -163,10 +164,15 @@ impl Actor {
     /// back in the queue (a lost worker's) hold none, so the queue may go
     /// over the bound by those for a while, never by new submissions.
     fn release_admission(&mut self) {
-        let queued = self.core.queued();
-        if queued < self.held {
-            self.admission.add_permits((self.held - queued) as usize);
-            self.held = queued;
+        let queued = Permits { tasks: self.core.queued(), bytes: self.core.queued_bytes() };
+        let back = Permits {
+            tasks: self.held.tasks.saturating_sub(queued.tasks),
+            bytes: self.held.bytes.saturating_sub(queued.bytes),
+        };
+        if back != Permits::default() {
+            self.admission.release(back);
+            self.held.tasks -= back.tasks;
+            self.held.bytes -= back.bytes;
         }
     }
 
@@ -179,7 +185,7 @@ impl Actor {
             Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
             Command::Draining { worker, returned } => self.draining(worker, returned),
             Command::OpenJob { tx, spec, reply } => self.open_job(tx, spec, reply),
-            Command::Submit { job, tasks, rejected } => self.submit(job, tasks, rejected),
+            Command::Submit { job, tasks, rejected, permits } => self.submit(job, tasks, rejected, permits),
             Command::CloseInput { job } => self.core.close_input(job, &mut self.comm),
             Command::ClientRead { job } => self.client_read(job),
             Command::CancelJob { job, reason } => self.cancel_job(job, reason),
@@ -295,8 +301,9 @@ impl Actor {
         }
     }
 
-    fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>) {
-        self.held += (tasks.len() + rejected.len()) as u64;
+    fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits) {
+        self.held.tasks += permits.tasks;
+        self.held.bytes += permits.bytes;
         self.core.submit(job, tasks);
         for (id, outcome) in rejected {
             self.core.reject(job, id, outcome, &mut self.comm);

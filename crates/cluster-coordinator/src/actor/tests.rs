@@ -9,6 +9,10 @@ use crate::sched::{FailureCode, Finished, Outcome};
 
 const FORGET: Duration = Duration::from_secs(300);
 
+fn limits(tasks: usize) -> Limits {
+    Limits { tasks, bytes: 1 << 30 }
+}
+
 fn task(id: u64) -> NewTask {
     NewTask { id, payload: Bytes::from_static(b"noop") }
 }
@@ -39,33 +43,34 @@ async fn next(events: &mut JobRx) -> JobEvent {
 
 #[tokio::test]
 async fn admission_permits_come_back_as_tasks_leave_the_queue() {
-    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, 4, FORGET);
+    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, limits(4), FORGET);
     let (job, _events) = open(&actor).await;
-    actor.admission.acquire_many(4).await.unwrap().forget();
-    actor.submit(job, (0..4).map(task).collect(), Vec::new());
+    let permits = actor.admission.admit(4, 16).await.unwrap();
+    actor.submit(job, (0..4).map(task).collect(), Vec::new(), permits);
     let status = actor.status().await.unwrap();
-    assert_eq!((status.queued, actor.admission.available_permits()), (4, 0));
+    assert_eq!((status.queued, actor.admission.available().tasks), (4, 0));
+    assert_eq!(actor.admission.available().bytes, (1 << 30) - 16);
     // A 1-core worker with prefetch 1 takes two: two permits come back.
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
     let keys = assigned(&mut worker_rx).await;
     assert_eq!(keys.len(), 2);
     assert_eq!(actor.status().await.unwrap().queued, 2);
-    assert_eq!(actor.admission.available_permits(), 2);
+    assert_eq!(actor.admission.available().tasks, 2);
     actor.completions(worker, keys.iter().map(|&k| (k, ok())).collect());
     assert_eq!(assigned(&mut worker_rx).await.len(), 2);
     assert_eq!(actor.status().await.unwrap().queued, 0);
-    assert_eq!(actor.admission.available_permits(), 4);
+    assert_eq!(actor.admission.available(), Permits { tasks: 4, bytes: 1 << 30 });
 }
 
 #[tokio::test]
 async fn results_then_the_summary_end_a_job() {
-    let actor = spawn(CoreConfig::default(), 100, FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 2), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
     let rejected = vec![(9, Outcome::failed(FailureCode::InvalidInput, "too big"))];
-    actor.submit(job, vec![task(1), task(2)], rejected);
+    actor.submit(job, vec![task(1), task(2)], rejected, Permits::default());
     actor.close_input(job);
     let keys = assigned(&mut worker_rx).await;
     actor.completions(worker, keys.iter().map(|&k| (k, ok())).collect());
@@ -87,11 +92,11 @@ async fn results_then_the_summary_end_a_job() {
 
 #[tokio::test]
 async fn a_cancel_stops_the_tasks_and_tells_the_client() {
-    let actor = spawn(CoreConfig::default(), 100, FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
-    actor.submit(job, (0..5).map(task).collect(), Vec::new());
+    actor.submit(job, (0..5).map(task).collect(), Vec::new(), Permits::default());
     let keys = assigned(&mut worker_rx).await;
     assert_eq!(actor.cancel(job).await.unwrap(), 5);
     match worker_rx.recv().await {
@@ -109,9 +114,9 @@ async fn a_cancel_stops_the_tasks_and_tells_the_client() {
 
 #[tokio::test]
 async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
-    let actor = spawn(CoreConfig::default(), 100, FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
     let (job, mut events) = open(&actor).await;
-    actor.submit(job, (0..3).map(task).collect(), Vec::new());
+    actor.submit(job, (0..3).map(task).collect(), Vec::new(), Permits::default());
     actor.shutdown().await;
     match next(&mut events).await {
         JobEvent::Failed(error) => {
@@ -128,12 +133,13 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
-    let actor = spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, 1_000_000, FORGET);
+    let actor =
+        spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, limits(1_000_000), FORGET);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 8), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
     let total = 200_000;
-    actor.submit(job, (0..total).map(task).collect(), Vec::new());
+    actor.submit(job, (0..total).map(task).collect(), Vec::new(), Permits::default());
     actor.close_input(job);
     // The worker finishes everything it is given; the client reads nothing.
     let paused = loop {

@@ -128,12 +128,13 @@ struct TaskReader {
 
 impl TaskReader {
     /// Reads until the client half-closes (the job's input is complete) or
-    /// the stream fails (the job is cancelled). Each task first takes an
-    /// admission permit, so a client that submits faster than the cluster
-    /// runs waits here, and HTTP/2 flow control pushes back on it: the
-    /// coordinator's queue stays within `--max-queued`.
+    /// the stream fails (the job is cancelled). Tasks go to the actor in
+    /// chunks, each first admitted (see `Admission`), so a client that
+    /// submits faster than the cluster runs waits here, and HTTP/2 flow
+    /// control pushes back on it: the coordinator's queue stays within
+    /// `--max-queued` tasks and `--max-queued-bytes`.
     async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>) {
-        let chunk = (self.actor.max_queued / 4).max(1);
+        let chunk = self.actor.admission.chunk();
         let mut next = Some(first);
         loop {
             let request = match next.take() {
@@ -148,16 +149,22 @@ impl TaskReader {
                     }
                 },
             };
-            let mut tasks = request.tasks;
-            while !tasks.is_empty() {
-                let rest = tasks.split_off(tasks.len().min(chunk));
-                match self.actor.admission.acquire_many(tasks.len() as u32).await {
-                    Ok(permits) => permits.forget(),
-                    Err(_) => return, // the coordinator is shutting down
+            let mut tasks = request.tasks.into_iter().map(wire::new_task).peekable();
+            while tasks.peek().is_some() {
+                let (mut part, mut bytes) = (Vec::new(), 0u64);
+                let fits = |part: &Vec<NewTask>, bytes: u64, task: &NewTask| {
+                    part.is_empty()
+                        || (part.len() < chunk.tasks && bytes + task.payload.len() as u64 <= chunk.bytes)
+                };
+                while let Some(task) = tasks.next_if(|task| fits(&part, bytes, task)) {
+                    bytes += task.payload.len() as u64;
+                    part.push(task);
                 }
-                let (fits, rejected) = self.check_sizes(tasks.into_iter().map(wire::new_task));
-                self.actor.submit(self.job, fits, rejected);
-                tasks = rest;
+                let Ok(permits) = self.actor.admission.admit(part.len(), bytes).await else {
+                    return; // the coordinator is shutting down
+                };
+                let (fits, rejected) = self.check_sizes(part.into_iter());
+                self.actor.submit(self.job, fits, rejected, permits);
             }
         }
     }
