@@ -11,7 +11,8 @@ use cluster_proto::registry_service_client::RegistryServiceClient;
 use cluster_proto::{task, JobOptions, RegisterRequest, SubmitRequest, Task, WorkerState};
 use cluster_tasks::{CancelToken, ErrorKind, Input, Output, Registry, TaskError, TaskKind};
 use cluster_testkit::{
-    active_workers, connect, stderr, wait_status, Cmd, Proc, ProcCluster, Signal, TestCluster, DEADLINE,
+    active_workers, announced, connect, stderr, wait_status, Cmd, Proc, ProcCluster, Signal, TestCluster,
+    WorkerSpec, DEADLINE,
 };
 use cluster_worker::WorkerConfig;
 use tokio::sync::mpsc;
@@ -253,5 +254,67 @@ async fn the_queue_is_bounded_in_bytes_as_well_as_tasks() -> Result<()> {
     let status = cluster.wait_status("the queue to fill", |s| s.queued == 10).await?;
     assert_eq!(status.jobs[0].submitted, 10, "the rest wait for room: {status:?}");
     job.abort();
+    Ok(())
+}
+
+/// A kind that never returns (it ignores its cancellation) until the test
+/// lets it go: a worker that heartbeats but never finishes a task.
+struct Stubborn(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+impl TaskKind for Stubborn {
+    fn run(&self, _: &Input, _: &CancelToken) -> Result<Output, TaskError> {
+        let _ = self.0.lock().map(|rx| rx.recv());
+        Ok(Output::Noop)
+    }
+}
+
+/// A kind that succeeds at once, whatever its input.
+struct Done;
+
+impl TaskKind for Done {
+    fn run(&self, _: &Input, _: &CancelToken) -> Result<Output, TaskError> {
+        Ok(Output::Noop)
+    }
+}
+
+#[tokio::test]
+async fn a_task_a_mute_worker_holds_runs_elsewhere_after_its_timeout() -> Result<()> {
+    let (release, stuck) = std::sync::mpsc::channel();
+    let (mute, mut started) = announced(Stubborn(std::sync::Mutex::new(stuck)));
+    let mut cluster = TestCluster::builder()
+        .worker(
+            WorkerSpec::cores(1)
+                .registry(Registry::builtin().with("stubborn", mute))
+                .with(|c| c.name = Some("mute".into())),
+        )
+        .start()
+        .await?;
+    let mut client = cluster.client();
+    let options = JobOptions { name: "mute".into(), timeout_ms: Some(300) };
+    let task = Task { id: 0, kind: "stubborn".into(), input: Some(task::Input::Custom(Default::default())) };
+    let job = tokio::spawn(async move {
+        let mut results = Vec::new();
+        let summary = client.run_with(options, vec![task], |_| {}, |r| results.push(r)).await;
+        (summary, results)
+    });
+    tokio::time::timeout(DEADLINE, started.recv()).await?;
+    let began = std::time::Instant::now();
+    // A healthy worker where the same kind finishes at once.
+    cluster
+        .add_worker(
+            WorkerSpec::cores(1)
+                .registry(Registry::builtin().with("stubborn", Done))
+                .with(|c| c.name = Some("healthy".into())),
+        )
+        .await?;
+    let (summary, results) = tokio::time::timeout(DEADLINE, job).await??;
+    let taken = began.elapsed();
+    eprintln!("the mute worker's task ran elsewhere {taken:?} after it started");
+    assert_eq!(summary?.succeeded, 1, "{results:?}");
+    assert_eq!((results[0].attempts, results[0].worker.as_str()), (2, "healthy"));
+    let status = cluster.status().await?;
+    let mute = status.workers.iter().find(|w| w.address == "mute").expect("the mute worker");
+    assert_eq!(mute.stuck_slots, 1, "{status:?}");
+    release.send(())?;
     Ok(())
 }

@@ -196,6 +196,7 @@ fn worker_status(row: WorkerRow) -> pb::WorkerStatus {
         labels,
         version,
         last_error: row.last_error,
+        stuck_slots: row.stuck,
     }
 }
 

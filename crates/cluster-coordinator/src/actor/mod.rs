@@ -59,6 +59,8 @@ pub(crate) struct WorkerRow {
     pub(crate) state: LinkState,
     pub(crate) in_flight: u64,
     pub(crate) completed: u64,
+    /// Cores held by tasks taken back after overrunning.
+    pub(crate) stuck: u32,
     pub(crate) last_error: String,
 }
 
@@ -134,18 +136,21 @@ impl Actor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let mut clock = tokio::time::interval(CLOCK_TICK);
         clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let origin = Instant::now();
         loop {
             let command = tokio::select! {
                 command = rx.recv() => match command {
-                    Some(command) => command,
+                    Some(command) => Some(command),
                     None => return,
                 },
-                _ = clock.tick() => {
-                    self.on_clock(Instant::now());
-                    continue;
-                }
+                _ = clock.tick() => None,
             };
-            self.apply(command);
+            let now = Instant::now();
+            self.core.set_clock(now.duration_since(origin).as_millis() as u64);
+            match command {
+                Some(command) => self.apply(command),
+                None => self.on_clock(now),
+            }
             for _ in 0..MAX_ROUND {
                 match rx.try_recv() {
                     Ok(command) => self.apply(command),
@@ -262,8 +267,10 @@ impl Actor {
         link.last_error = error.to_string();
     }
 
-    /// Time passed: lost workers long gone leave status.
+    /// Time passed: tasks far over their timeout are taken back from
+    /// workers that never reported them; lost workers long gone leave status.
     fn on_clock(&mut self, now: Instant) {
+        self.core.check_deadlines(&mut self.comm);
         let forget = self.forget_lost;
         self.links.retain(|_, link| link.lost_at.is_none_or(|at| now.duration_since(at) < forget));
     }
@@ -359,6 +366,7 @@ impl Actor {
                     state: link.state,
                     in_flight: stats.map_or(0, |s| s.in_flight),
                     completed: stats.map_or(0, |s| s.completed),
+                    stuck: stats.map_or(0, |s| s.stuck),
                     last_error: link.last_error.clone(),
                 }
             })

@@ -138,9 +138,11 @@ impl Core {
         }
     }
 
-    /// Recomputes a worker's places in the indexes after its load changed.
+    /// Recomputes a worker's places in the indexes after its load changed,
+    /// and stamps the tasks that now run on it with the time.
     pub(super) fn reindex(&mut self, id: WorkerId) {
         let Some(worker) = self.workers.get_mut(&id) else { return };
+        worker.assigned.mark_running(worker.free_cores() as usize, self.now_ms);
         let new = worker.index_entry(id);
         let old = std::mem::replace(&mut worker.indexed, new);
         if new.prefetched > 0 && !worker.victim_listed {

@@ -12,6 +12,7 @@
 //! - `jobs`: a job's lifecycle and summary.
 
 mod comm;
+mod deadline;
 mod dispatch;
 mod ids;
 mod jobs;
@@ -83,6 +84,8 @@ pub struct WorkerStats {
     pub in_flight: u64,
     /// Tasks finished in this session.
     pub completed: u64,
+    /// Cores held by tasks taken back from it after they overran.
+    pub stuck: u32,
 }
 
 /// The coordinator's scheduling state.
@@ -112,6 +115,8 @@ pub struct Core {
     jobs: HashMap<JobId, Job>,
     tick: u64,
     late_results: u64,
+    /// The time, in milliseconds, as the caller last set it.
+    now_ms: u64,
 }
 
 impl Core {
@@ -145,7 +150,12 @@ impl Core {
         let mut stats: Vec<_> = self
             .workers
             .iter()
-            .map(|(&id, w)| WorkerStats { id, in_flight: u64::from(w.in_flight()), completed: w.completed })
+            .map(|(&id, w)| WorkerStats {
+                id,
+                in_flight: u64::from(w.in_flight()),
+                completed: w.completed,
+                stuck: w.stuck.len() as u32,
+            })
             .collect();
         stats.sort_by_key(|s| s.id);
         stats
@@ -168,7 +178,7 @@ impl Core {
                 job.departed.push((id, share));
             }
         }
-        let running = worker.desc.cores as usize;
+        let running = worker.free_cores() as usize;
         let mut requeue = Vec::new();
         for (position, key) in worker.assigned.take().into_iter().enumerate() {
             let Some(entry) = self.tasks.get_mut(key) else { continue };
@@ -225,6 +235,13 @@ impl Core {
     pub fn complete(&mut self, worker_id: WorkerId, key: TaskKey, done: Finished, comm: &mut impl Comm) {
         if !self.unassign(worker_id, key) {
             self.late_results += 1;
+            // A task taken back for overrunning gives its core back now.
+            if let Some(w) = self.workers.get_mut(&worker_id) {
+                if let Some(at) = w.stuck.iter().position(|&k| k == key) {
+                    w.stuck.swap_remove(at);
+                    self.reindex(worker_id);
+                }
+            }
             return;
         }
         let Some(w) = self.workers.get_mut(&worker_id) else { return };

@@ -548,3 +548,36 @@ fn a_paused_job_waits_while_others_run() {
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 1, "one free core left");
 }
+
+#[test]
+fn a_task_its_worker_never_reports_is_taken_back_after_its_timeout_and_grace() {
+    let mut core = core(0);
+    let mut comm = TestComm::default();
+    core.set_clock(1_000);
+    core.add_worker(A, spec("mute", 1, 1.0));
+    core.open_job(JOB, JobSpec { name: "t".into(), timeout_ms: Some(500) });
+    core.submit(JOB, [noop(0)]);
+    core.schedule(&mut comm);
+    let [(A, key)] = comm.take_assigned()[..] else { panic!() };
+    // Within timeout + grace (500 + 1,050 ms): nothing happens.
+    core.set_clock(1_000 + 1_550);
+    core.check_deadlines(&mut comm);
+    assert!(comm.cancels.is_empty());
+    // Past it: taken back, stopped on A, and A's core counted as stuck.
+    core.set_clock(1_000 + 1_551);
+    core.check_deadlines(&mut comm);
+    assert_eq!(comm.cancels.pop_front(), Some((A, vec![key])));
+    assert_eq!(core.worker_stats()[0].stuck, 1);
+    core.schedule(&mut comm);
+    assert!(comm.take_assigned().is_empty(), "A's only core is stuck");
+    core.add_worker(B, spec("b", 1, 1.0));
+    core.schedule(&mut comm);
+    assert_eq!(comm.take_assigned(), [(B, key)]);
+    core.complete(B, key, ok(), &mut comm);
+    let (_, report) = comm.delivered.pop_front().unwrap();
+    assert_eq!((report.attempts, report.worker.as_str()), (2, "b"));
+    comm.finished.clear();
+    // A finally reports the task: late, and its core is free again.
+    core.complete(A, key, error(FailureCode::Cancelled), &mut comm);
+    assert_eq!((core.late_results(), core.worker_stats()[0].stuck), (1, 0));
+}

@@ -48,6 +48,10 @@ pub(super) struct Worker {
     pub(super) last_assigned: u64,
     /// Shutting down: it gets no new tasks and hands back unstarted ones.
     pub(super) draining: bool,
+    /// Tasks taken back because the worker ran them far past their
+    /// timeout without a word: each may still hold a core, so the worker
+    /// counts one core fewer per task until it reports that task.
+    pub(super) stuck: Vec<TaskKey>,
     /// Whether it is on the core's stack of steal candidates.
     pub(super) victim_listed: bool,
     /// Per unfinished job: tasks it ran and their run time in microseconds.
@@ -70,10 +74,16 @@ impl Worker {
             completed: 0,
             last_assigned: 0,
             draining: false,
+            stuck: Vec::new(),
             victim_listed: false,
             job_shares: Vec::new(),
             indexed: Indexed::default(),
         }
+    }
+
+    /// Cores not held by a stuck task.
+    pub(super) fn free_cores(&self) -> u32 {
+        self.desc.cores.saturating_sub(self.stuck.len() as u32)
     }
 
     pub(super) fn in_flight(&self) -> u32 {
@@ -114,7 +124,7 @@ impl Worker {
 
     /// Most tasks it may hold: its cores plus the prefetch.
     fn limit(&self) -> u32 {
-        self.desc.cores.saturating_mul(1 + self.prefetch)
+        self.free_cores().saturating_mul(1 + self.prefetch)
     }
 
     /// Learns from a finished task's run time how deep its pipeline should
@@ -141,43 +151,70 @@ impl Worker {
         let held = in_flight - self.revoking;
         Indexed {
             load,
-            idle_key: (in_flight < self.desc.cores).then_some(key),
-            prefetched: held.saturating_sub(self.desc.cores),
-            idle: self.desc.cores.saturating_sub(in_flight),
+            idle_key: (in_flight < self.free_cores()).then_some(key),
+            prefetched: held.saturating_sub(self.free_cores()),
+            idle: self.free_cores().saturating_sub(in_flight),
         }
     }
 }
 
-/// A worker's unfinished tasks in assignment order, by sequence number.
-/// Sequence numbers only grow, so the deque stays sorted; tasks mostly
-/// finish in the order they were given, so removals are near the front and
-/// cheap, and a short pipeline fits in one cache line (a BTreeMap node
-/// spans several).
+/// A worker's unfinished tasks in assignment order, by sequence number,
+/// with the time each started running. Sequence numbers only grow, so the
+/// deque stays sorted; tasks mostly finish in the order they were given, so
+/// removals are near the front and cheap.
+///
+/// The worker starts tasks in this order on its free cores, so the first
+/// `free cores` entries are the running ones; each is stamped with the time
+/// it entered that window (the coordinator's best knowledge of its start).
 #[derive(Debug, Default)]
-pub(super) struct Assigned(VecDeque<(u64, TaskKey)>);
+pub(super) struct Assigned {
+    tasks: VecDeque<(u64, TaskKey, u64)>,
+    /// How many leading entries carry a start time.
+    started: usize,
+}
+
+/// Start time of a task not running yet.
+const NOT_STARTED: u64 = u64::MAX;
 
 impl Assigned {
     pub(super) fn len(&self) -> usize {
-        self.0.len()
+        self.tasks.len()
     }
 
     /// Appends a task assigned with a sequence number above all others.
     pub(super) fn push(&mut self, seq: u64, key: TaskKey) {
-        debug_assert!(self.0.back().is_none_or(|&(last, _)| last < seq));
-        self.0.push_back((seq, key));
+        debug_assert!(self.tasks.back().is_none_or(|&(last, _, _)| last < seq));
+        self.tasks.push_back((seq, key, NOT_STARTED));
     }
 
     pub(super) fn remove(&mut self, seq: u64) -> Option<TaskKey> {
-        let at = self.0.binary_search_by_key(&seq, |&(s, _)| s).ok()?;
-        self.0.remove(at).map(|(_, key)| key)
+        let at = self.tasks.binary_search_by_key(&seq, |&(s, _, _)| s).ok()?;
+        if at < self.started {
+            self.started -= 1;
+        }
+        self.tasks.remove(at).map(|(_, key, _)| key)
+    }
+
+    /// Stamps the tasks that now run on the `free` cores with `now`.
+    pub(super) fn mark_running(&mut self, free: usize, now: u64) {
+        while self.started < free.min(self.tasks.len()) {
+            self.tasks[self.started].2 = now;
+            self.started += 1;
+        }
+    }
+
+    /// The running tasks with their start times.
+    pub(super) fn running(&self) -> impl Iterator<Item = (TaskKey, u64)> + '_ {
+        self.tasks.iter().take(self.started).map(|&(_, key, started)| (key, started))
     }
 
     /// Keys, oldest assignment first.
     pub(super) fn keys(&self) -> impl DoubleEndedIterator<Item = TaskKey> + '_ {
-        self.0.iter().map(|&(_, key)| key)
+        self.tasks.iter().map(|&(_, key, _)| key)
     }
 
     pub(super) fn take(&mut self) -> Vec<TaskKey> {
-        self.0.drain(..).map(|(_, key)| key).collect()
+        self.started = 0;
+        self.tasks.drain(..).map(|(_, key, _)| key).collect()
     }
 }

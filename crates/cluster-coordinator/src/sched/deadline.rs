@@ -1,0 +1,68 @@
+//! The coordinator's own deadline on running tasks. A worker stops a task
+//! that overruns its timeout and reports it; one that does not (a bug, a
+//! kind that ignores cancellation, a hostile worker) would hold the task
+//! forever. Past the timeout plus a grace, the scheduler takes the task
+//! back, spends an attempt, runs it elsewhere, and counts the core it may
+//! still occupy as stuck until the worker reports that task.
+
+use super::task::TaskState;
+use super::{Comm, Core, FailureCode, TaskKey, WorkerId};
+
+/// The grace past a task's timeout: a tenth of it plus a second, for the
+/// worker to notice, stop the task and report.
+pub(super) fn grace_ms(timeout_ms: u64) -> u64 {
+    timeout_ms / 10 + 1_000
+}
+
+impl Core {
+    /// Sets the time, in milliseconds from any fixed origin. The caller
+    /// owns the clock; nothing in the scheduler reads one.
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    /// Takes back running tasks that overran their timeout and grace.
+    pub fn check_deadlines(&mut self, comm: &mut impl Comm) {
+        let now = self.now_ms;
+        let mut overdue: Vec<(WorkerId, TaskKey, u64)> = Vec::new();
+        for (&worker_id, worker) in &self.workers {
+            for (key, started) in worker.assigned.running() {
+                let Some(task) = self.tasks.get(key) else { continue };
+                let Some(timeout) = self.jobs.get(&task.job).and_then(|job| job.timeout_ms) else { continue };
+                if now.saturating_sub(started) > timeout + grace_ms(timeout) {
+                    overdue.push((worker_id, key, timeout));
+                }
+            }
+        }
+        for (worker_id, key, timeout) in overdue {
+            self.take_back(worker_id, key, timeout, comm);
+        }
+    }
+
+    fn take_back(&mut self, worker_id: WorkerId, key: TaskKey, timeout: u64, comm: &mut impl Comm) {
+        if !self.unassign(worker_id, key) {
+            return;
+        }
+        let Some(worker) = self.workers.get_mut(&worker_id) else { return };
+        worker.stuck.push(key);
+        let name = worker.desc.name.clone();
+        comm.cancel(worker_id, vec![key]);
+        self.reindex(worker_id);
+        let Some(entry) = self.tasks.get_mut(key) else { return };
+        debug_assert_eq!(entry.state, TaskState::Queued);
+        entry.attempts += 1;
+        entry.tried_on.push(name);
+        if entry.attempts < self.config.max_attempts {
+            self.requeue_front(vec![key]);
+            return;
+        }
+        let message = format!(
+            "ran over its timeout of {timeout} ms by more than {} ms without its worker reporting it, \
+             on each of {} attempts (on {})",
+            grace_ms(timeout),
+            entry.attempts,
+            entry.tried_on.join(", ")
+        );
+        self.fail(key, FailureCode::TimedOut, message, comm);
+    }
+}
