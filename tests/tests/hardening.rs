@@ -48,7 +48,8 @@ fn futures_stream<T: Send + 'static>(
 async fn a_client_that_reads_nothing_pauses_its_job_and_holds_bounded_memory() -> Result<()> {
     let cluster =
         ProcCluster::start(&[vec!["--cpus", "1"], vec!["--cpus", "1"]], &["--max-queued", "20000"]).await?;
-    let total = 400_000;
+    // CLUSTER_TEST_DEAF_TASKS=2000000 gives the figure in the issue.
+    let total = std::env::var("CLUSTER_TEST_DEAF_TASKS").ok().and_then(|n| n.parse().ok()).unwrap_or(400_000);
     let _unread = submit_and_never_read(cluster.url(), total).await?;
     let status = cluster
         .wait_status("the job to wait for its client", |s| s.jobs.iter().any(|j| j.waiting_for_client))
