@@ -319,3 +319,62 @@ async fn a_task_a_mute_worker_holds_runs_elsewhere_after_its_timeout() -> Result
     release.send(())?;
     Ok(())
 }
+
+/// Reads until the peer closes the connection (EOF or reset); fails if it
+/// stays open for the whole deadline.
+fn wait_closed_by_peer(mut socket: std::net::TcpStream) -> Result<()> {
+    use std::io::Read;
+    socket.set_read_timeout(Some(DEADLINE))?;
+    // The server speaks first (its HTTP/2 settings); read past that.
+    let mut buffer = [0u8; 256];
+    loop {
+        match socket.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(()),
+            Err(e) => anyhow::bail!("the server kept a silent connection open: {e}"),
+        }
+    }
+}
+
+#[test]
+fn sockets_that_never_speak_are_closed_after_the_handshake_timeout() -> Result<()> {
+    let coordinator = Proc::coordinator(["--handshake-timeout-ms", "300"])?;
+    let silent: Vec<_> =
+        (0..20).map(|_| std::net::TcpStream::connect(coordinator.addr())).collect::<std::io::Result<_>>()?;
+    for socket in silent {
+        wait_closed_by_peer(socket)?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_for_a_free_place() -> Result<()> {
+    let coordinator = Proc::coordinator(["--max-connections", "2", "--handshake-timeout-ms", "60000"])?;
+    let mut silent: Vec<_> =
+        (0..2).map(|_| std::net::TcpStream::connect(coordinator.addr())).collect::<std::io::Result<_>>()?;
+    // Both places are taken: a client is not served.
+    let waiting = tokio::spawn({
+        let url = coordinator.url();
+        async move { connect(&url, &Security::default()).await?.status().await.map_err(anyhow::Error::from) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // a negative check: nothing may answer meanwhile
+    assert!(!waiting.is_finished(), "a third connection was served past --max-connections 2");
+    // One place frees up: the client is served.
+    silent.pop();
+    let status = tokio::time::timeout(DEADLINE, waiting).await???;
+    assert_eq!(status.workers.len(), 0);
+    Ok(())
+}
+
+#[test]
+fn servers_raise_their_open_files_limit() -> Result<()> {
+    // Started with a soft limit below the hard one, as shells often do.
+    let coordinator =
+        Cmd::new("cluster-coordinator")?.args(["--listen", "127.0.0.1:0"]).soft_open_files(256).start()?;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", coordinator.pid()))?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("a files limit");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {line}");
+    Ok(())
+}

@@ -7,4 +7,5 @@
 //! are libraries that the commands configure and start.
 #![warn(missing_docs)]
 
+pub mod connections;
 pub mod security;

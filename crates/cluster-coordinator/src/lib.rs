@@ -72,6 +72,8 @@ pub struct CoordinatorConfig {
     pub security: Security,
     /// Allow a non-loopback listener with neither secret nor mutual TLS.
     pub insecure: bool,
+    /// Bounds on the connections the listener keeps.
+    pub connections: cluster_node::ConnectionLimits,
 }
 
 impl CoordinatorConfig {
@@ -89,6 +91,7 @@ impl CoordinatorConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: Security::default(),
             insecure: false,
+            connections: cluster_node::ConnectionLimits::default(),
         }
     }
 }
@@ -167,7 +170,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
                 .max_encoding_message_size(max_message_bytes),
         )
         .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
-    let server = ServerTask::spawn(router, listener);
+    let server = ServerTask::spawn(router, listener, config.connections);
     tracing::info!(
         %addr,
         workers = config.workers.len(),

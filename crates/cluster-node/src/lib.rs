@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod dial;
+mod incoming;
 mod limits;
 #[cfg(feature = "logging")]
 mod logging;
@@ -46,6 +47,7 @@ mod spawn;
 
 pub use cluster_auth::Security;
 pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
+pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;

@@ -10,7 +10,7 @@ use cluster_auth::{check_exposure, Security, ServerAuthLayer, TlsError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::server::Router;
 use tonic::transport::Server;
 use tower_layer::{Identity, Stack};
 
@@ -99,9 +99,11 @@ pub struct ServerTask {
 }
 
 impl ServerTask {
-    /// Serves `router` on `listener` until [`ServerTask::stop`].
-    pub fn spawn(router: SecureRouter, listener: TcpListener) -> Self {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    /// Serves `router` on `listener` until [`ServerTask::stop`], within
+    /// `limits` (TCP_NODELAY on every connection: tonic ignores the
+    /// builder's nodelay for a pre-bound listener).
+    pub fn spawn(router: SecureRouter, listener: TcpListener, limits: crate::ConnectionLimits) -> Self {
+        let incoming = crate::incoming::incoming(listener, limits);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = crate::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;

@@ -102,6 +102,28 @@ impl Cmd {
         self
     }
 
+    /// Starts the process with this soft limit on open files (its hard
+    /// limit unchanged), as a login shell often sets it.
+    pub fn soft_open_files(mut self, soft: u64) -> Cmd {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls getrlimit and setrlimit, which are async-signal-safe.
+        unsafe {
+            self.command.pre_exec(move || {
+                let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                limit.rlim_cur = soft.min(limit.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// Starts the process without waiting for anything.
     pub fn spawn(mut self) -> Result<Proc> {
         let mut child = self

@@ -63,6 +63,8 @@ pub struct WorkerConfig {
     pub security: Security,
     /// Allow a non-loopback listener with neither secret nor mutual TLS.
     pub insecure: bool,
+    /// Bounds on the connections the listener keeps.
+    pub connections: cluster_node::ConnectionLimits,
 }
 
 impl WorkerConfig {
@@ -81,6 +83,7 @@ impl WorkerConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: Security::default(),
             insecure: false,
+            connections: cluster_node::ConnectionLimits::default(),
         }
     }
 }
@@ -260,7 +263,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes),
     );
-    let server = ServerTask::spawn(router, listener);
+    let server = ServerTask::spawn(router, listener, config.connections);
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
         let advertise = advertise_address(&advertise, addr.port());
         let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };

@@ -63,6 +63,8 @@ struct Args {
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
+    #[command(flatten)]
+    connections: cluster_cli::connections::ConnectionArgs,
 }
 
 impl TryFrom<Args> for CoordinatorConfig {
@@ -84,6 +86,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             max_message_bytes: args.max_message_bytes,
             security,
             insecure: args.security.server_tls.insecure,
+            connections: args.connections.limits(),
             ..CoordinatorConfig::new(args.listen)
         })
     }
@@ -92,6 +95,7 @@ impl TryFrom<Args> for CoordinatorConfig {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cluster_node::init_logging("info");
+    cluster_cli::connections::raise_open_files_limit();
     let config = CoordinatorConfig::try_from(Args::parse())?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
     let signal = cluster_node::shutdown_signal().context("installing the SIGTERM handler")?;

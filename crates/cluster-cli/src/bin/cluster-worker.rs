@@ -52,6 +52,8 @@ struct Args {
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
+    #[command(flatten)]
+    connections: cluster_cli::connections::ConnectionArgs,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -76,6 +78,7 @@ impl TryFrom<Args> for WorkerConfig {
             max_message_bytes: args.max_message_bytes,
             security,
             insecure: args.security.server_tls.insecure,
+            connections: args.connections.limits(),
             ..WorkerConfig::new(args.listen)
         })
     }
@@ -84,6 +87,7 @@ impl TryFrom<Args> for WorkerConfig {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cluster_node::init_logging("info");
+    cluster_cli::connections::raise_open_files_limit();
     let args = Args::parse();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let config = WorkerConfig::try_from(args)?;
