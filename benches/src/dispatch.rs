@@ -95,7 +95,7 @@ impl DispatchBench {
         for i in 0..workers {
             core.add_worker(WorkerId(i as u64 + 1), WorkerDesc::new(&format!("w{i}"), 1));
         }
-        core.open_job(JOB, JobSpec { name: "dispatch".into(), timeout_ms: None });
+        core.open_job(JOB, JobSpec { name: "dispatch".into(), ..JobSpec::default() });
         let payload = Bytes::from(cluster_client::tasks::noop(0).encode_to_vec());
         let mut bench = Self { core, comm: Recorder::default(), workers, next_id: 0, steady: 0, payload };
         bench.top_up(workers as u64);
@@ -118,7 +118,8 @@ impl DispatchBench {
         let first = self.next_id;
         self.next_id += missing;
         let payload = &self.payload;
-        self.core.submit(JOB, (first..self.next_id).map(|id| NewTask { id, payload: payload.clone() }));
+        let tasks = (first..self.next_id).map(|id| NewTask { id, payload: payload.clone() });
+        self.core.submit(JOB, tasks, &mut self.comm);
     }
 
     /// Workers in the core.

@@ -291,7 +291,7 @@ async fn a_task_a_mute_worker_holds_runs_elsewhere_after_its_timeout() -> Result
         .start()
         .await?;
     let mut client = cluster.client();
-    let options = JobOptions { name: "mute".into(), timeout_ms: Some(300) };
+    let options = JobOptions { name: "mute".into(), timeout_ms: Some(300), deadline_ms: None };
     let task = Task { id: 0, kind: "stubborn".into(), input: Some(task::Input::Custom(Default::default())) };
     let job = tokio::spawn(async move {
         let mut results = Vec::new();
@@ -376,5 +376,28 @@ fn servers_raise_their_open_files_limit() -> Result<()> {
     let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("a files limit");
     let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {line}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_deadline_bounds_the_whole_job_queue_time_included() -> Result<()> {
+    let cluster = TestCluster::builder().worker(1).start().await?;
+    let mut client = cluster.client();
+    // Ten 1-second tasks on one core would take ten seconds.
+    let options = JobOptions { name: "bounded".into(), timeout_ms: None, deadline_ms: Some(300) };
+    let mut results = Vec::new();
+    let spins = (0..10).map(|i| tasks::spin(i, 1_000)).collect::<Vec<_>>();
+    let summary = client.run_with(options, spins, |_| {}, |r| results.push(r)).await?;
+    assert_eq!((summary.succeeded, summary.failed), (0, 10));
+    for result in &results {
+        let Some(cluster_proto::task_result::Outcome::Error(error)) = &result.outcome else {
+            panic!("{result:?}")
+        };
+        assert_eq!(error.code, cluster_proto::ErrorCode::TimedOut as i32);
+        assert_eq!(error.message, "the job's deadline of 300 ms passed before the task finished");
+    }
+    // The worker's core is free again at once: the running task was stopped.
+    let status = cluster.wait_status("the worker idle", |s| s.workers[0].in_flight == 0).await?;
+    assert_eq!(status.queued, 0);
     Ok(())
 }

@@ -55,7 +55,7 @@ pub(crate) fn fits_in_assignment(len: usize, max_message_bytes: usize) -> bool {
 }
 
 pub(crate) fn job_spec(options: pb::JobOptions) -> JobSpec {
-    JobSpec { name: options.name, timeout_ms: options.timeout_ms }
+    JobSpec { name: options.name, timeout_ms: options.timeout_ms, deadline_ms: options.deadline_ms }
 }
 
 fn failure_code(code: i32) -> FailureCode {

@@ -311,7 +311,7 @@ impl Actor {
     fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits) {
         self.held.tasks += permits.tasks;
         self.held.bytes += permits.bytes;
-        self.core.submit(job, tasks);
+        self.core.submit(job, tasks, &mut self.comm);
         for (id, outcome) in rejected {
             self.core.reject(job, id, outcome, &mut self.comm);
         }

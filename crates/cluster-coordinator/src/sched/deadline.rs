@@ -5,8 +5,10 @@
 //! back, spends an attempt, runs it elsewhere, and counts the core it may
 //! still occupy as stuck until the worker reports that task.
 
+use std::collections::BTreeMap;
+
 use super::task::TaskState;
-use super::{Comm, Core, FailureCode, TaskKey, WorkerId};
+use super::{Comm, Core, FailureCode, JobId, TaskKey, WorkerId};
 
 /// The grace past a task's timeout: a tenth of it plus a second, for the
 /// worker to notice, stop the task and report.
@@ -21,9 +23,21 @@ impl Core {
         self.now_ms = self.now_ms.max(now_ms);
     }
 
-    /// Takes back running tasks that overran their timeout and grace.
+    /// Takes back running tasks that overran their timeout and grace, and
+    /// ends jobs whose deadline passed.
     pub fn check_deadlines(&mut self, comm: &mut impl Comm) {
         let now = self.now_ms;
+        let expired: Vec<(JobId, u64)> = self
+            .jobs
+            .iter()
+            .filter_map(|(&id, job)| match job.deadline {
+                Some((at, allowed)) if !job.expired && now >= at => Some((id, allowed)),
+                _ => None,
+            })
+            .collect();
+        for (job, allowed) in expired {
+            self.expire_job(job, allowed, comm);
+        }
         let mut overdue: Vec<(WorkerId, TaskKey, u64)> = Vec::new();
         for (&worker_id, worker) in &self.workers {
             for (key, started) in worker.assigned.running() {
@@ -36,6 +50,37 @@ impl Core {
         }
         for (worker_id, key, timeout) in overdue {
             self.take_back(worker_id, key, timeout, comm);
+        }
+    }
+
+    /// A job's time is up: every task without a result fails, queued ones
+    /// at once, running ones stopped on their workers (whose answers are
+    /// then late).
+    fn expire_job(&mut self, job_id: JobId, allowed: u64, comm: &mut impl Comm) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        job.expired = true;
+        let queued = std::mem::take(&mut job.queue);
+        let message = || format!("the job's deadline of {allowed} ms passed before the task finished");
+        for key in queued {
+            self.queued -= 1;
+            self.queued_bytes -= self.tasks.get(key).map_or(0, |e| e.payload.len() as u64);
+            self.fail(key, FailureCode::TimedOut, message(), comm);
+        }
+        let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
+        for (&worker_id, worker) in &self.workers {
+            for key in worker.assigned.keys() {
+                if self.tasks.get(key).is_some_and(|task| task.job == job_id) {
+                    stop.entry(worker_id).or_default().push(key);
+                }
+            }
+        }
+        for (worker_id, keys) in stop {
+            for &key in &keys {
+                self.unassign(worker_id, key);
+                self.fail(key, FailureCode::TimedOut, message(), comm);
+            }
+            self.reindex(worker_id);
+            comm.cancel(worker_id, keys);
         }
     }
 

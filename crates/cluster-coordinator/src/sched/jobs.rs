@@ -28,6 +28,12 @@ pub(super) struct Job {
     pub(super) paused: bool,
     /// Whether a task of it was ever dispatched.
     pub(super) served: bool,
+    /// When the job's time is up (the scheduler's clock), and for how long
+    /// it was allowed, in milliseconds.
+    pub(super) deadline: Option<(u64, u64)>,
+    /// Its deadline passed: every task without a result failed, and tasks
+    /// still arriving fail at once.
+    pub(super) expired: bool,
 }
 
 impl Core {
@@ -51,7 +57,13 @@ impl Core {
     /// A client opened a job; its timeout overrides the default one.
     pub fn open_job(&mut self, job: JobId, spec: JobSpec) {
         let timeout_ms = spec.timeout_ms.or(self.config.default_timeout_ms);
-        self.jobs.entry(job).or_insert_with(|| Job { name: spec.name, timeout_ms, ..Job::default() });
+        let deadline = spec.deadline_ms.map(|ms| (self.now_ms.saturating_add(ms), ms));
+        self.jobs.entry(job).or_insert_with(|| Job {
+            name: spec.name,
+            timeout_ms,
+            deadline,
+            ..Job::default()
+        });
     }
 
     /// A task refused before it was queued (too large to hand to any

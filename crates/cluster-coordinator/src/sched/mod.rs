@@ -208,10 +208,17 @@ impl Core {
         self.requeue_front(requeue);
     }
 
-    /// Tasks of an open job; they join the back of its queue.
-    pub fn submit(&mut self, job: JobId, tasks: impl IntoIterator<Item = NewTask>) {
+    /// Tasks of an open job; they join the back of its queue (or fail at
+    /// once if the job's deadline has passed).
+    pub fn submit(&mut self, job: JobId, tasks: impl IntoIterator<Item = NewTask>, comm: &mut impl Comm) {
         for task in tasks {
             let Some(entry) = self.jobs.get_mut(&job) else { return };
+            if let (true, Some((_, allowed))) = (entry.expired, entry.deadline) {
+                let message =
+                    format!("the job's deadline of {allowed} ms passed before the task was submitted");
+                self.reject(job, task.id, Outcome::failed(FailureCode::TimedOut, message), comm);
+                continue;
+            }
             entry.remaining += 1;
             entry.submitted += 1;
             let key = self.tasks.insert(TaskEntry {

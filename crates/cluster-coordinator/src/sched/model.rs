@@ -171,4 +171,6 @@ pub struct JobSpec {
     pub name: String,
     /// Longest a task may run, in milliseconds; `None` takes the default.
     pub timeout_ms: Option<u64>,
+    /// Longest the whole job may take, in milliseconds from its opening.
+    pub deadline_ms: Option<u64>,
 }

@@ -72,7 +72,7 @@ fn spec(name: &str, cores: u32, weight: f64) -> WorkerDesc {
 }
 
 fn job(name: &str) -> JobSpec {
-    JobSpec { name: name.into(), timeout_ms: None }
+    JobSpec { name: name.into(), ..JobSpec::default() }
 }
 
 fn core(prefetch_per_core: u32) -> Core {
@@ -90,7 +90,7 @@ fn pipelines_fill_to_cores_plus_prefetch_in_proportion() {
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..20).map(noop));
+    core.submit(JOB, (0..20).map(noop), &mut comm);
     core.schedule(&mut comm);
     let assigned = comm.take_assigned();
     assert_eq!(assigned.iter().filter(|(w, _)| *w == A).count(), 6);
@@ -134,7 +134,7 @@ fn split_follows_cores() {
     core.add_worker(A, spec("a", 2, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..90).map(noop));
+    core.submit(JOB, (0..90).map(noop), &mut comm);
     core.close_input(JOB, &mut comm);
     let done = run_rounds(&mut core, &mut comm, &[(A, 2), (B, 1)]);
     assert_eq!(done, vec![60, 30]);
@@ -154,7 +154,7 @@ fn weight_scales_capacity() {
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 2.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..4).map(noop));
+    core.submit(JOB, (0..4).map(noop), &mut comm);
     core.schedule(&mut comm);
     // From the first task: B's ratio (1/2) beats A's (1/1).
     assert_eq!(comm.take_assigned()[0].0, B);
@@ -167,7 +167,7 @@ fn lost_worker_charges_only_running_tasks() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("10.0.0.1:35000", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..3).map(noop));
+    core.submit(JOB, (0..3).map(noop), &mut comm);
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 3);
     core.remove_worker(A, &mut comm);
@@ -199,7 +199,7 @@ fn late_result_from_lost_worker_is_dropped() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, [noop(0)]);
+    core.submit(JOB, [noop(0)], &mut comm);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
     let (_, key) = comm.take_assigned()[0];
@@ -223,7 +223,7 @@ fn idle_newcomer_takes_prefetched_tasks() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..3).map(noop));
+    core.submit(JOB, (0..3).map(noop), &mut comm);
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
     assert_eq!(core.queued(), 0);
@@ -245,7 +245,7 @@ fn revoke_of_started_task_leaves_it_in_place() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..2).map(noop));
+    core.submit(JOB, (0..2).map(noop), &mut comm);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
@@ -265,7 +265,7 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("test"));
-    core.submit(JOB, (0..5).map(noop));
+    core.submit(JOB, (0..5).map(noop), &mut comm);
     core.schedule(&mut comm);
     let (_, key) = comm.take_assigned()[0];
     assert_eq!(core.cancel_job(JOB, &mut comm), 5);
@@ -289,7 +289,7 @@ fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
     core.open_job(JOB, job("t"));
-    core.submit(JOB, [noop(0), noop(1)]);
+    core.submit(JOB, [noop(0), noop(1)], &mut comm);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
     let first = comm.take_assigned();
@@ -324,7 +324,7 @@ fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("d"));
-    core.submit(JOB, (0..3).map(noop));
+    core.submit(JOB, (0..3).map(noop), &mut comm);
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
     core.drain_worker(A, &keys[1..]);
@@ -344,7 +344,7 @@ fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("p"));
-    core.submit(JOB, (0..1000).map(noop));
+    core.submit(JOB, (0..1000).map(noop), &mut comm);
     core.schedule(&mut comm);
     let first = comm.take_assigned();
     assert_eq!(first.len(), 3, "1 core + 2 prefetched before anything is known");
@@ -359,7 +359,7 @@ fn pipeline_deepens_for_tiny_tasks_and_stays_shallow_for_long_ones() {
     let mut core = self::core(2);
     core.add_worker(B, spec("b", 1, 1.0));
     core.open_job(JOB, job("q"));
-    core.submit(JOB, (0..100).map(noop));
+    core.submit(JOB, (0..100).map(noop), &mut comm);
     let mut held = VecDeque::new();
     for _ in 0..20 {
         core.schedule(&mut comm);
@@ -380,7 +380,7 @@ fn summary_keeps_the_share_of_a_worker_that_left() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("s"));
-    core.submit(JOB, (0..3).map(noop));
+    core.submit(JOB, (0..3).map(noop), &mut comm);
     core.close_input(JOB, &mut comm);
     core.schedule(&mut comm);
     let (_, key) = comm.take_assigned()[0];
@@ -406,7 +406,7 @@ fn an_old_revoke_answer_does_not_touch_a_reassigned_task() {
     const C: WorkerId = WorkerId(3);
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("r"));
-    core.submit(JOB, (0..2).map(noop));
+    core.submit(JOB, (0..2).map(noop), &mut comm);
     core.schedule(&mut comm);
     let keys: Vec<_> = comm.take_assigned().into_iter().map(|(_, k)| k).collect();
     let k1 = keys[1];
@@ -435,7 +435,7 @@ fn a_stolen_task_goes_to_the_idle_worker_even_when_the_busy_one_is_heavier() {
     core.add_worker(A, spec("heavy", 1, 10.0));
     core.add_worker(B, spec("light", 1, 1.0));
     core.open_job(JOB, job("s"));
-    core.submit(JOB, (0..3).map(noop));
+    core.submit(JOB, (0..3).map(noop), &mut comm);
     core.schedule(&mut comm);
     // (in flight + 1) / capacity: 0.1, 0.2, 0.3 on A, all below B's 1.0.
     let assigned = comm.take_assigned();
@@ -465,11 +465,11 @@ fn a_small_job_runs_next_behind_a_large_one() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("large"));
-    core.submit(JOB, (0..1000).map(noop));
+    core.submit(JOB, (0..1000).map(noop), &mut comm);
     core.schedule(&mut comm);
     let [(_, first)] = comm.take_assigned()[..] else { panic!() };
     core.open_job(SMALL, job("small"));
-    core.submit(SMALL, [noop(0)]);
+    core.submit(SMALL, [noop(0)], &mut comm);
     core.close_input(SMALL, &mut comm);
     core.complete(A, first, ok(), &mut comm);
     core.schedule(&mut comm);
@@ -488,11 +488,11 @@ fn jobs_take_turns_and_a_retry_waits_for_its_own_job_turn() {
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(JOB, job("large"));
-    core.submit(JOB, (0..10).map(noop));
+    core.submit(JOB, (0..10).map(noop), &mut comm);
     core.schedule(&mut comm);
     let [(_, first)] = comm.take_assigned()[..] else { panic!() };
     core.open_job(SMALL, job("small"));
-    core.submit(SMALL, (0..10).map(noop));
+    core.submit(SMALL, (0..10).map(noop), &mut comm);
     // A is lost while running the large job's first task; B (2 cores,
     // no prefetch yet) joins: one task of each job, the small one first.
     core.remove_worker(A, &mut comm);
@@ -518,7 +518,7 @@ fn cancelling_a_job_frees_its_queued_tasks_at_once() {
     let mut core = core(0);
     let mut comm = TestComm::default();
     core.open_job(JOB, job("c"));
-    core.submit(JOB, (0..1000).map(noop));
+    core.submit(JOB, (0..1000).map(noop), &mut comm);
     assert_eq!((core.queued(), core.queued_bytes()), (1000, 4000));
     assert_eq!(core.cancel_job(JOB, &mut comm), 1000);
     assert_eq!((core.queued(), core.queued_bytes()), (0, 0));
@@ -526,7 +526,7 @@ fn cancelling_a_job_frees_its_queued_tasks_at_once() {
     // The next job is served at once.
     core.add_worker(A, spec("a", 1, 1.0));
     core.open_job(SMALL, job("next"));
-    core.submit(SMALL, [noop(0)]);
+    core.submit(SMALL, [noop(0)], &mut comm);
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 1);
 }
@@ -539,8 +539,8 @@ fn a_paused_job_waits_while_others_run() {
     core.open_job(JOB, job("paused"));
     core.open_job(SMALL, job("other"));
     core.pause_job(JOB);
-    core.submit(JOB, (0..3).map(noop));
-    core.submit(SMALL, [noop(0)]);
+    core.submit(JOB, (0..3).map(noop), &mut comm);
+    core.submit(SMALL, [noop(0)], &mut comm);
     core.schedule(&mut comm);
     assert_eq!(comm.take_assigned().len(), 1, "only the other job's task");
     assert_eq!(core.queued(), 3);
@@ -555,8 +555,8 @@ fn a_task_its_worker_never_reports_is_taken_back_after_its_timeout_and_grace() {
     let mut comm = TestComm::default();
     core.set_clock(1_000);
     core.add_worker(A, spec("mute", 1, 1.0));
-    core.open_job(JOB, JobSpec { name: "t".into(), timeout_ms: Some(500) });
-    core.submit(JOB, [noop(0)]);
+    core.open_job(JOB, JobSpec { name: "t".into(), timeout_ms: Some(500), ..JobSpec::default() });
+    core.submit(JOB, [noop(0)], &mut comm);
     core.schedule(&mut comm);
     let [(A, key)] = comm.take_assigned()[..] else { panic!() };
     // Within timeout + grace (500 + 1,050 ms): nothing happens.
@@ -580,4 +580,41 @@ fn a_task_its_worker_never_reports_is_taken_back_after_its_timeout_and_grace() {
     // A finally reports the task: late, and its core is free again.
     core.complete(A, key, error(FailureCode::Cancelled), &mut comm);
     assert_eq!((core.late_results(), core.worker_stats()[0].stuck), (1, 0));
+}
+
+#[test]
+fn a_job_past_its_deadline_fails_every_task_without_a_result() {
+    let mut core = core(1);
+    let mut comm = TestComm::default();
+    core.set_clock(0);
+    core.add_worker(A, spec("a", 1, 1.0));
+    core.open_job(JOB, JobSpec { name: "d".into(), deadline_ms: Some(100), ..JobSpec::default() });
+    core.submit(JOB, (0..5).map(noop), &mut comm);
+    core.schedule(&mut comm);
+    let assigned = comm.take_assigned();
+    assert_eq!(assigned.len(), 2, "one running, one prefetched");
+    core.complete(A, assigned[0].1, ok(), &mut comm);
+    core.set_clock(100);
+    core.check_deadlines(&mut comm);
+    let (_, cancelled) = comm.cancels.pop_front().expect("the rest stopped on A");
+    assert_eq!(cancelled, [assigned[1].1]);
+    let failed = comm.delivered.iter().filter(|(_, r)| !r.outcome.is_output()).count();
+    assert_eq!((comm.delivered.len(), failed), (5, 4));
+    comm.delivered.clear();
+    assert_eq!((core.queued(), core.worker_stats()[0].in_flight), (0, 0));
+    // Tasks still arriving fail at once; closing the input ends the job.
+    core.submit(JOB, [noop(9)], &mut comm);
+    let (_, late) = comm.delivered.pop_front().unwrap();
+    assert_eq!(
+        late.outcome,
+        Outcome::failed(
+            FailureCode::TimedOut,
+            "the job's deadline of 100 ms passed before the task was submitted"
+        )
+    );
+    core.close_input(JOB, &mut comm);
+    let (_, summary) = comm.finished.pop_front().unwrap();
+    assert_eq!((summary.succeeded, summary.failed), (1, 5));
+    core.complete(A, assigned[1].1, error(FailureCode::Cancelled), &mut comm);
+    assert_eq!(core.late_results(), 1);
 }

@@ -114,6 +114,10 @@ struct Target {
     /// and retried, then fails [default: the coordinator's].
     #[arg(long, env = "CLUSTER_TIMEOUT_MS")]
     timeout_ms: Option<u64>,
+    /// Longest the whole job may take, in milliseconds, queue time
+    /// included; tasks without a result then fail as timed out.
+    #[arg(long, env = "CLUSTER_DEADLINE_MS")]
+    deadline_ms: Option<u64>,
     /// Print one JSON object per line instead of text.
     #[arg(long, env = "CLUSTER_JSON")]
     json: bool,
@@ -200,7 +204,11 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     let mut results: Vec<Option<TaskResult>> =
         if keep_all { vec![None; batch.count as usize] } else { Vec::new() };
     let mut failures: Vec<TaskResult> = Vec::new();
-    let options = JobOptions { name: batch.kind.into(), timeout_ms: target.timeout_ms };
+    let options = JobOptions {
+        name: batch.kind.into(),
+        timeout_ms: target.timeout_ms,
+        deadline_ms: target.deadline_ms,
+    };
     let mut job_id = 0;
     let progress = progress_bar(batch.count);
     let run = client.run_with(
