@@ -49,6 +49,8 @@ pub enum Signal {
     Kill,
     /// SIGSTOP: frozen.
     Stop,
+    /// SIGCONT: resumed after a SIGSTOP.
+    Cont,
 }
 
 impl Signal {
@@ -58,6 +60,7 @@ impl Signal {
             Signal::Term => libc::SIGTERM,
             Signal::Kill => libc::SIGKILL,
             Signal::Stop => libc::SIGSTOP,
+            Signal::Cont => libc::SIGCONT,
         }
     }
 }
