@@ -149,9 +149,24 @@ pub(crate) fn summary(summary: JobSummary) -> pb::JobSummary {
     pb::JobSummary { succeeded: summary.succeeded, failed: summary.failed, workers }
 }
 
-pub(crate) fn status(report: StatusReport) -> pb::StatusResponse {
-    let workers = report.workers.into_iter().map(worker_status).collect();
-    let jobs = report
+/// The status report, as one message of at most `max_message_bytes`:
+/// rows past the limit are left out and counted.
+pub(crate) fn status(report: StatusReport, max_message_bytes: usize) -> pb::StatusResponse {
+    let mut room = batch::budget(max_message_bytes);
+    let mut omitted = 0;
+    let mut fits = |len: usize| {
+        let framed = framed_len(len);
+        let fit = framed <= room;
+        if fit {
+            room -= framed;
+        } else {
+            omitted += 1;
+        }
+        fit
+    };
+    let workers: Vec<_> =
+        report.workers.into_iter().map(worker_status).filter(|w| fits(w.encoded_len())).collect();
+    let jobs: Vec<_> = report
         .jobs
         .into_iter()
         .map(|j| pb::JobStatus {
@@ -161,6 +176,7 @@ pub(crate) fn status(report: StatusReport) -> pb::StatusResponse {
             finished: j.finished,
             waiting_for_client: j.paused,
         })
+        .filter(|j| fits(j.encoded_len()))
         .collect();
     pb::StatusResponse {
         workers,
@@ -169,6 +185,7 @@ pub(crate) fn status(report: StatusReport) -> pb::StatusResponse {
         version: crate::VERSION.into(),
         late_results: report.late_results,
         jobs,
+        omitted_rows: omitted,
     }
 }
 
@@ -404,6 +421,42 @@ mod tests {
         let info = pb::WorkerInfo { cores: u32::MAX, weight: 2.0, name: "big".into(), ..Default::default() };
         let desc = worker_desc("x:1", info);
         assert_eq!((desc.name.as_str(), desc.cores, desc.weight), ("big", MAX_CORES, 2.0));
+    }
+
+    #[test]
+    fn a_status_too_large_for_a_message_is_cut_and_says_so() {
+        use crate::actor::{LinkState, WorkerRow};
+        use crate::sched::{JobId, JobStats};
+        let row = |i: usize| WorkerRow {
+            address: format!("10.0.{}.{}:35000", i / 256, i % 256),
+            desc: None,
+            state: LinkState::Connecting,
+            in_flight: 0,
+            completed: 0,
+            stuck: 0,
+            last_error: "x".repeat(100),
+        };
+        let job = |i: u64| JobStats {
+            id: JobId(i),
+            name: "j".repeat(50),
+            submitted: 1,
+            finished: 0,
+            paused: false,
+        };
+        let report = StatusReport {
+            workers: (0..5_000).map(row).collect(),
+            queued: 0,
+            active_jobs: 5_000,
+            late_results: 0,
+            jobs: (0..5_000).map(job).collect(),
+        };
+        let max = 256 << 10;
+        let status = status(report, max);
+        assert!(status.encoded_len() <= max, "{} bytes", status.encoded_len());
+        let kept = (status.workers.len() + status.jobs.len()) as u64;
+        assert_eq!(kept + status.omitted_rows, 10_000);
+        assert!(status.omitted_rows > 0 && !status.workers.is_empty());
+        assert_eq!(status.workers[0].address, "10.0.0.0:35000", "the first rows are kept");
     }
 
     #[test]

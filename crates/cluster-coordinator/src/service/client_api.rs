@@ -37,7 +37,7 @@ impl ClientService for ClientApi {
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        Ok(Response::new(wire::status(self.actor.status().await?)))
+        Ok(Response::new(wire::status(self.actor.status().await?, self.max_message_bytes)))
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelResponse>, Status> {

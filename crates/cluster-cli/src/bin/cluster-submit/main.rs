@@ -297,20 +297,27 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
                 json!({
                     "address": w.address, "cores": w.cores, "weight": w.weight, "state": state(w.state),
                     "in_flight": w.in_flight, "completed": w.completed, "labels": w.labels,
-                    "version": w.version, "last_error": w.last_error,
+                    "version": w.version, "last_error": w.last_error, "worker_id": w.worker_id,
+                    "dial_address": w.dial_address, "stuck_slots": w.stuck_slots,
                 })
             })
             .collect();
         let jobs: Vec<_> = status
             .jobs
             .iter()
-            .map(|j| json!({ "job_id": j.job_id, "name": j.name, "submitted": j.submitted, "finished": j.finished }))
+            .map(|j| {
+                json!({
+                    "job_id": j.job_id, "name": j.name, "submitted": j.submitted, "finished": j.finished,
+                    "waiting_for_client": j.waiting_for_client,
+                })
+            })
             .collect();
         let all = json!({
             "workers": workers,
             "jobs": jobs,
             "queued": status.queued,
             "late_results": status.late_results,
+            "omitted_rows": status.omitted_rows,
             "version": status.version,
         });
         println!("{all}");
@@ -329,18 +336,26 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
             state(w.state),
             w.in_flight,
             w.completed,
-            if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
+            if w.stuck_slots > 0 { format!("  ({} stuck slots)", w.stuck_slots) } else { String::new() }
+                + &if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
         );
     }
     for j in &status.jobs {
         println!(
-            "job {:<6} {:<16} {:>10} of {:>10} tasks finished",
-            j.job_id, j.name, j.finished, j.submitted
+            "job {:<6} {:<16} {:>10} of {:>10} tasks finished{}",
+            j.job_id,
+            j.name,
+            j.finished,
+            j.submitted,
+            if j.waiting_for_client { "  (paused: its client is not reading its results)" } else { "" }
         );
     }
     println!(
         "queued: {}  active jobs: {}  late results dropped: {}  coordinator version: {}",
         status.queued, status.active_jobs, status.late_results, status.version
     );
+    if status.omitted_rows > 0 {
+        println!("({} more rows left out to fit one message)", status.omitted_rows);
+    }
     Ok(true)
 }
