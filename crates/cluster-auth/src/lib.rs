@@ -89,4 +89,4 @@ pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
 pub use security::Security;
 pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
-pub use tls::{ClientTls, ServerTls, TlsError};
+pub use tls::{error_chain, ClientTls, ServerTls, TlsError};

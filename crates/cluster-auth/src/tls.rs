@@ -1,7 +1,6 @@
 //! TLS for servers and clients (rustls with the ring provider), from PEM
 //! files, with errors that name the file at fault.
 
-use std::error::Error as _;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::PemObject;
@@ -80,7 +79,7 @@ impl ServerTls {
         }
         Server::builder()
             .tls_config(config.clone())
-            .map_err(|err| TlsError::Refused { files, problem: chain(&err) })?;
+            .map_err(|err| TlsError::Refused { files, problem: error_chain(&err) })?;
         Ok(config)
     }
 
@@ -140,7 +139,7 @@ impl ClientTls {
         Endpoint::from_static("https://localhost").tls_config(config.clone()).map_err(|err| {
             TlsError::Refused {
                 files: if files.is_empty() { "no files".to_owned() } else { files.join(", ") },
-                problem: chain(&err),
+                problem: error_chain(&err),
             }
         })?;
         Ok(config)
@@ -156,7 +155,7 @@ impl ClientTls {
         let config = self.load()?;
         endpoint.tls_config(config).map_err(|err| TlsError::Refused {
             files: "the client TLS files".to_owned(),
-            problem: chain(&err),
+            problem: error_chain(&err),
         })
     }
 }
@@ -197,8 +196,8 @@ fn read_key(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     Ok(pem)
 }
 
-/// An error and its sources, one line.
-pub(crate) fn chain(err: &tonic::transport::Error) -> String {
+/// An error and its sources, on one line (`outer: cause: root cause`).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(err) = source {

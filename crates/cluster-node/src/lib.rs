@@ -58,13 +58,4 @@ pub use serve::{
 pub use signal::{interrupt_signal, shutdown_signal, Signal};
 pub use spawn::spawn;
 
-/// An error and its sources, on one line.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        text = format!("{text}: {err}");
-        source = err.source();
-    }
-    text
-}
+use cluster_auth::error_chain as chain;

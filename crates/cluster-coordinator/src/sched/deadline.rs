@@ -5,8 +5,6 @@
 //! back, spends an attempt, runs it elsewhere, and counts the core it may
 //! still occupy as stuck until the worker reports that task.
 
-use std::collections::BTreeMap;
-
 use super::task::TaskState;
 use super::{Comm, Core, FailureCode, JobId, TaskKey, WorkerId};
 
@@ -66,15 +64,7 @@ impl Core {
             self.queued_bytes -= self.tasks.get(key).map_or(0, |e| e.payload.len() as u64);
             self.fail(key, FailureCode::TimedOut, message(), comm);
         }
-        let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
-        for (&worker_id, worker) in &self.workers {
-            for key in worker.assigned.keys() {
-                if self.tasks.get(key).is_some_and(|task| task.job == job_id) {
-                    stop.entry(worker_id).or_default().push(key);
-                }
-            }
-        }
-        for (worker_id, keys) in stop {
+        for (worker_id, keys) in self.assigned_tasks_of(job_id) {
             for &key in &keys {
                 self.unassign(worker_id, key);
                 self.fail(key, FailureCode::TimedOut, message(), comm);

@@ -93,18 +93,23 @@ impl Core {
         self.drop_queue(std::mem::take(&mut entry.queue));
         // Its assigned tasks stay in the table until their workers answer,
         // so those answers are recognised (and dropped) as its.
-        let mut stop: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
-        for (&worker_id, worker) in &self.workers {
-            for key in worker.assigned.keys() {
-                if self.tasks.get(key).is_some_and(|task| task.job == job) {
-                    stop.entry(worker_id).or_default().push(key);
-                }
-            }
-        }
-        for (worker, keys) in stop {
+        for (worker, keys) in self.assigned_tasks_of(job) {
             comm.cancel(worker, keys);
         }
         entry.remaining
+    }
+
+    /// A job's tasks now on workers, by worker.
+    pub(super) fn assigned_tasks_of(&self, job: JobId) -> BTreeMap<WorkerId, Vec<TaskKey>> {
+        let mut on: BTreeMap<WorkerId, Vec<TaskKey>> = BTreeMap::new();
+        for (&worker_id, worker) in &self.workers {
+            for key in worker.assigned.keys() {
+                if self.tasks.get(key).is_some_and(|task| task.job == job) {
+                    on.entry(worker_id).or_default().push(key);
+                }
+            }
+        }
+        on
     }
 
     pub(super) fn fail(&mut self, key: TaskKey, code: FailureCode, message: String, comm: &mut impl Comm) {
