@@ -401,3 +401,24 @@ async fn a_job_deadline_bounds_the_whole_job_queue_time_included() -> Result<()>
     assert_eq!(status.queued, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_worker_heartbeats_as_often_as_its_coordinator_asks() -> Result<()> {
+    // The worker is set to heartbeat every 500 ms; the coordinator declares
+    // a worker lost after 300 ms of silence, and says so at session start.
+    let cluster = ProcCluster::start(
+        &[vec!["--cpus", "1", "--heartbeat-ms", "500"]],
+        &["--heartbeat-timeout-ms", "300"],
+    )
+    .await?;
+    let mut client = cluster.client().await?;
+    let mut results = Vec::new();
+    // A task that keeps the worker quiet for 1.5 s.
+    let summary = client.run("quiet", vec![tasks::spin(0, 1_500)], |r| results.push(r)).await?;
+    assert_eq!(summary.succeeded, 1);
+    assert_eq!(results[0].attempts, 1, "the worker was never declared lost: {results:?}");
+    let status = cluster.wait_status("status", |_| true).await?;
+    assert_eq!(active_workers(&status), 1);
+    assert!(!cluster.coordinator.log().contains("worker lost"), "{}", cluster.coordinator.log());
+    Ok(())
+}

@@ -80,8 +80,11 @@ async fn open(address: &str, options: &LinkOptions) -> Result<Opened, LinkError>
     let (tx, rx) = mpsc::unbounded_channel::<ToWorker>();
     // The actor's batches become session messages here, on the connection's
     // task, each under the worker's size limit.
-    let outbound = UnboundedReceiverStream::new(rx)
-        .flat_map(move |message| futures::stream::iter(wire::to_worker_messages(message, max)));
+    let start = futures::stream::once(futures::future::ready(wire::session_start(options.heartbeat_timeout)));
+    let outbound = start.chain(
+        UnboundedReceiverStream::new(rx)
+            .flat_map(move |message| futures::stream::iter(wire::to_worker_messages(message, max))),
+    );
     let codec = tonic_prost::ProstCodec::<ToWorkerMessage, FromWorkerMessage>::default();
     let path = PathAndQuery::from_static(SESSION_PATH);
     let mut stream = grpc

@@ -250,6 +250,21 @@ pub(crate) fn to_worker_messages(message: ToWorker, max_message_bytes: usize) ->
     events.into_iter().map(|event| ToWorkerMessage { event: Some(event) }).collect()
 }
 
+/// The protocol version this coordinator speaks.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+/// The first message of a session: the worker heartbeats at a third of the
+/// coordinator's timeout (or more often, if it is set to).
+pub(crate) fn session_start(heartbeat_timeout: std::time::Duration) -> ToWorkerMessage {
+    let timeout_ms = heartbeat_timeout.as_millis() as u64;
+    let start = pb::SessionStart {
+        protocol_version: PROTOCOL_VERSION,
+        heartbeat_interval_ms: (timeout_ms / 3).max(1),
+        heartbeat_timeout_ms: timeout_ms,
+    };
+    ToWorkerMessage { event: Some(to_worker::Event::Start(start)) }
+}
+
 fn key_len(key: u64) -> usize {
     prost::encoding::encoded_len_varint(key)
 }
@@ -257,7 +272,7 @@ fn key_len(key: u64) -> usize {
 /// `cluster.v1.CoordinatorMessage`, with each assignment's task as bytes.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct ToWorkerMessage {
-    #[prost(oneof = "to_worker::Event", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "to_worker::Event", tags = "1, 2, 3, 4, 5")]
     pub(crate) event: Option<to_worker::Event>,
 }
 
@@ -274,6 +289,8 @@ pub(crate) mod to_worker {
         Heartbeat(pb::Heartbeat),
         #[prost(message, tag = "4")]
         Cancel(pb::CancelTasks),
+        #[prost(message, tag = "5")]
+        Start(pb::SessionStart),
     }
 }
 

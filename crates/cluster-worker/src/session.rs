@@ -11,11 +11,12 @@ use cluster_proto::batch::{self, Batcher};
 use cluster_proto::worker_service_server::WorkerService;
 use cluster_proto::{
     coordinator_message, worker_message, Completion, CompletionBatch, CoordinatorMessage, DrainNotice,
-    GetInfoRequest, Heartbeat, RevokeResponse, WorkerInfo, WorkerMessage,
+    GetInfoRequest, Heartbeat, RevokeResponse, SessionStart, WorkerInfo, WorkerMessage,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::executor::{self, Executor, Job};
@@ -65,12 +66,15 @@ impl WorkerService for SessionService {
             return Err(Status::unavailable("this worker is shutting down"));
         }
         let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        let (beat_tx, beat_rx) = watch::channel(self.heartbeat_interval);
         let session = Session {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             executor: self.executor.clone(),
             phase: self.phase.clone(),
             peer,
             max_message_bytes: self.max_message_bytes,
+            heartbeat_interval: self.heartbeat_interval,
+            beat: beat_tx,
         };
         let (out_tx, out_rx) = mpsc::channel(64);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -88,7 +92,7 @@ impl WorkerService for SessionService {
             sessions.send_modify(|n| *n = n.saturating_sub(1));
         });
         drop(out_tx);
-        let outbound = Outbound::new(out_rx, done_rx, self.heartbeat_interval, self.max_message_bytes);
+        let outbound = Outbound::new(out_rx, done_rx, beat_rx, self.max_message_bytes);
         Ok(Response::new(Box::pin(outbound)))
     }
 }
@@ -100,6 +104,10 @@ struct Session {
     phase: watch::Receiver<Phase>,
     peer: String,
     max_message_bytes: usize,
+    /// The heartbeat interval this worker was configured with.
+    heartbeat_interval: Duration,
+    /// The interval the outgoing stream keeps.
+    beat: watch::Sender<Duration>,
 }
 
 impl Session {
@@ -167,6 +175,10 @@ impl Session {
                     }
                     None
                 }
+                Some(coordinator_message::Event::Start(start)) => {
+                    self.start(&start);
+                    None
+                }
                 Some(coordinator_message::Event::Heartbeat(_)) | None => None,
             };
             if let Some(reply) = reply {
@@ -177,6 +189,20 @@ impl Session {
         };
         let stopped = self.executor.end_session(self.id);
         tracing::info!(peer = %self.peer, session = self.id, stopped, "session ended: {end}");
+    }
+
+    /// The coordinator's terms: heartbeat at least as often as it asks, so
+    /// the two sides never disagree on liveness.
+    fn start(&self, start: &SessionStart) {
+        if start.protocol_version != PROTOCOL_VERSION {
+            tracing::warn!(
+                theirs = start.protocol_version,
+                ours = PROTOCOL_VERSION,
+                "the coordinator speaks another protocol version"
+            );
+        }
+        let asked = Duration::from_millis(start.heartbeat_interval_ms.max(1));
+        let _ = self.beat.send(self.heartbeat_interval.min(asked));
     }
 
     /// Tells the coordinator these tasks come back unstarted because the
@@ -203,6 +229,16 @@ async fn send(out_tx: &OutTx, event: worker_message::Event) -> bool {
     out_tx.send(message(event)).await.is_ok()
 }
 
+/// A heartbeat every `period`, the first one `period` from now.
+fn heartbeats(period: Duration) -> tokio::time::Interval {
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat
+}
+
+/// The protocol version this worker speaks.
+const PROTOCOL_VERSION: u32 = 1;
+
 /// The session's outgoing stream, polled by the HTTP/2 connection itself:
 /// control messages (hello, revoked, draining) first, then completions
 /// batched into messages under the size limit, and a heartbeat every
@@ -213,19 +249,27 @@ struct Outbound {
     done: Option<mpsc::UnboundedReceiver<Completion>>,
     batch: Batcher<Completion>,
     beat: tokio::time::Interval,
+    /// The heartbeat interval in force, changed by the session's terms.
+    periods: WatchStream<Duration>,
+    period: Duration,
 }
 
 impl Outbound {
     fn new(
         control: mpsc::Receiver<Result<WorkerMessage, Status>>,
         done: mpsc::UnboundedReceiver<Completion>,
-        heartbeat_interval: Duration,
+        periods: watch::Receiver<Duration>,
         max_message_bytes: usize,
     ) -> Self {
-        let start = tokio::time::Instant::now() + heartbeat_interval;
-        let mut beat = tokio::time::interval_at(start, heartbeat_interval);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { control: Some(control), done: Some(done), batch: Batcher::new(max_message_bytes), beat }
+        let period = *periods.borrow();
+        Self {
+            control: Some(control),
+            done: Some(done),
+            batch: Batcher::new(max_message_bytes),
+            beat: heartbeats(period),
+            periods: WatchStream::from_changes(periods),
+            period,
+        }
     }
 
     /// Completions ready now, as one message under the size limit, or
@@ -276,6 +320,12 @@ impl Stream for Outbound {
         }
         if this.control.is_none() && this.done.is_none() {
             return Poll::Ready(None);
+        }
+        while let Poll::Ready(Some(period)) = this.periods.poll_next_unpin(cx) {
+            if period != this.period {
+                this.period = period;
+                this.beat = heartbeats(period);
+            }
         }
         if this.beat.poll_tick(cx).is_ready() {
             return Poll::Ready(Some(message(worker_message::Event::Heartbeat(Heartbeat {}))));
