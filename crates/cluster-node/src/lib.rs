@@ -20,13 +20,13 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use cluster_node::{bind, server_builder, ServerTask, Security};
+//! use cluster_node::{bind, server_builder, ConnectionLimits, ServerTask, Security};
 //! let security = Security::default(); // open and plaintext: loopback only
 //! let listen = "127.0.0.1:0".parse()?;
 //! let mut builder = server_builder(&security, listen, false)?;
 //! let (listener, addr) = bind(listen).await?;
 //! # let routes = tonic::service::Routes::default();
-//! let mut server = ServerTask::spawn(builder.add_routes(routes), listener);
+//! let mut server = ServerTask::spawn(builder.add_routes(routes), listener, ConnectionLimits::default());
 //! let channel = cluster_node::connect(&security, &addr.to_string(), std::time::Duration::from_secs(3)).await?;
 //! // cluster_proto::client_service_client::ClientServiceClient::new(channel)
 //! # drop(channel);
