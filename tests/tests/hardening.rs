@@ -422,3 +422,28 @@ async fn a_worker_heartbeats_as_often_as_its_coordinator_asks() -> Result<()> {
     assert!(!cluster.coordinator.log().contains("worker lost"), "{}", cluster.coordinator.log());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_out_of_descriptors_pauses_accepting_and_recovers() -> Result<()> {
+    let coordinator = Cmd::new("cluster-coordinator")?
+        .args(["--listen", "127.0.0.1:0", "--handshake-timeout-ms", "60000"])
+        .hard_open_files(64)
+        .start()?;
+    // More connections than descriptors: the kernel queues them, the
+    // coordinator accepts until it has none left.
+    let flood: Vec<_> =
+        (0..100).map(|_| std::net::TcpStream::connect(coordinator.addr())).collect::<std::io::Result<_>>()?;
+    let fds = format!("/proc/{}/fd", coordinator.pid());
+    let until = std::time::Instant::now() + DEADLINE;
+    while std::fs::read_dir(&fds)?.count() < 64 {
+        anyhow::ensure!(std::time::Instant::now() < until, "the coordinator never ran out of descriptors");
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling a condition
+    }
+    // The flood goes away: the coordinator accepts again and serves.
+    drop(flood);
+    let mut client = connect(&coordinator.url(), &Security::default()).await?;
+    client.status().await?;
+    let log = coordinator.log();
+    assert!(log.contains("cannot accept connections") && log.contains("pausing 100ms"), "{log}");
+    Ok(())
+}

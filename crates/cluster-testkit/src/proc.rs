@@ -107,7 +107,17 @@ impl Cmd {
 
     /// Starts the process with this soft limit on open files (its hard
     /// limit unchanged), as a login shell often sets it.
-    pub fn soft_open_files(mut self, soft: u64) -> Cmd {
+    pub fn soft_open_files(self, soft: u64) -> Cmd {
+        self.open_files(soft, false)
+    }
+
+    /// Starts the process with this hard (and soft) limit on open files:
+    /// it cannot raise it, so it runs out of descriptors early.
+    pub fn hard_open_files(self, hard: u64) -> Cmd {
+        self.open_files(hard, true)
+    }
+
+    fn open_files(mut self, soft: u64, hard_too: bool) -> Cmd {
         use std::os::unix::process::CommandExt;
         // SAFETY: the closure runs in the child between fork and exec and
         // only calls getrlimit and setrlimit, which are async-signal-safe.
@@ -118,6 +128,9 @@ impl Cmd {
                     return Err(std::io::Error::last_os_error());
                 }
                 limit.rlim_cur = soft.min(limit.rlim_max);
+                if hard_too {
+                    limit.rlim_max = limit.rlim_cur;
+                }
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
