@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use cluster_auth::AuthChannel;
 pub use cluster_node::Security;
+use cluster_proto::batch::Batcher;
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
     submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
@@ -148,24 +149,24 @@ fn submission(
     tasks: impl Iterator<Item = Task> + Send + 'static,
 ) -> impl futures::Stream<Item = SubmitRequest> + Send + 'static {
     let mut options = Some(options);
-    let mut tasks = tasks.peekable();
+    let mut tasks = tasks;
+    // At most BATCH tasks, and never over a coordinator's default message
+    // limit (a task larger than that travels alone, and the coordinator
+    // says it is too large).
+    let mut batcher = Batcher::new(cluster_node::DEFAULT_MAX_MESSAGE_BYTES).with_max_items(BATCH);
     futures::stream::iter(std::iter::from_fn(move || {
-        if options.is_none() && tasks.peek().is_none() {
-            return None; // the end of the stream half-closes it
-        }
-        // At most BATCH tasks, and never over a coordinator's default
-        // message limit (a task larger than that travels alone, and the
-        // coordinator says it is too large).
-        let mut batch = Vec::new();
-        let mut size = 0;
-        let budget = cluster_proto::batch::budget(cluster_node::DEFAULT_MAX_MESSAGE_BYTES);
-        while let Some(task) = tasks.next_if(|task| {
-            let len = cluster_proto::batch::framed_len(task.encoded_len());
-            batch.is_empty() || (batch.len() < BATCH && size + len <= budget)
-        }) {
-            size += cluster_proto::batch::framed_len(task.encoded_len());
-            batch.push(task);
-        }
+        let batch = loop {
+            let Some(task) = tasks.next() else {
+                if options.is_none() && batcher.is_empty() {
+                    return None; // the end of the stream half-closes it
+                }
+                break batcher.take();
+            };
+            let len = task.encoded_len();
+            if let Some(full) = batcher.push(task, len) {
+                break full;
+            }
+        };
         Some(SubmitRequest { options: options.take(), tasks: batch })
     }))
 }

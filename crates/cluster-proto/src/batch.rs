@@ -26,6 +26,7 @@ pub fn framed_len(len: usize) -> usize {
 #[derive(Debug)]
 pub struct Batcher<T> {
     budget: usize,
+    max_items: usize,
     size: usize,
     items: Vec<T>,
 }
@@ -33,7 +34,13 @@ pub struct Batcher<T> {
 impl<T> Batcher<T> {
     /// Batches for messages of at most `max_message_bytes`.
     pub fn new(max_message_bytes: usize) -> Self {
-        Self { budget: budget(max_message_bytes), size: 0, items: Vec::new() }
+        Self { budget: budget(max_message_bytes), max_items: MAX_ITEMS, size: 0, items: Vec::new() }
+    }
+
+    /// The same, with at most `max_items` items per batch (instead of
+    /// [`MAX_ITEMS`]).
+    pub fn with_max_items(self, max_items: usize) -> Self {
+        Self { max_items: max_items.max(1), ..self }
     }
 
     /// Adds an item whose encoded length is `len`. If it does not fit in the
@@ -41,8 +48,7 @@ impl<T> Batcher<T> {
     /// the next one.
     pub fn push(&mut self, item: T, len: usize) -> Option<Vec<T>> {
         let framed = framed_len(len);
-        let full =
-            !self.items.is_empty() && (self.size + framed > self.budget || self.items.len() >= MAX_ITEMS);
+        let full = self.is_full_for(len);
         let done = full.then(|| self.take());
         self.size += framed;
         self.items.push(item);
@@ -51,7 +57,8 @@ impl<T> Batcher<T> {
 
     /// Whether the current batch is full: no item of `len` bytes fits.
     pub fn is_full_for(&self, len: usize) -> bool {
-        !self.items.is_empty() && (self.size + framed_len(len) > self.budget || self.items.len() >= MAX_ITEMS)
+        !self.items.is_empty()
+            && (self.size + framed_len(len) > self.budget || self.items.len() >= self.max_items)
     }
 
     /// Whether no item is waiting.

@@ -59,9 +59,8 @@ impl Core {
         job.expired = true;
         let queued = std::mem::take(&mut job.queue);
         let message = || format!("the job's deadline of {allowed} ms passed before the task finished");
+        self.unqueue(&queued);
         for key in queued {
-            self.queued -= 1;
-            self.queued_bytes -= self.tasks.get(key).map_or(0, |e| e.payload.len() as u64);
             self.fail(key, FailureCode::TimedOut, message(), comm);
         }
         for (worker_id, keys) in self.assigned_tasks_of(job_id) {

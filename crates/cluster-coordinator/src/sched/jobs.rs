@@ -90,7 +90,11 @@ impl Core {
     pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
         let Some(mut entry) = self.jobs.remove(&job) else { return 0 };
         self.collect_shares(job, std::mem::take(&mut entry.participants));
-        self.drop_queue(std::mem::take(&mut entry.queue));
+        let queue = std::mem::take(&mut entry.queue);
+        self.unqueue(&queue);
+        for key in queue {
+            self.tasks.remove(key);
+        }
         // Its assigned tasks stay in the table until their workers answer,
         // so those answers are recognised (and dropped) as its.
         for (worker, keys) in self.assigned_tasks_of(job) {

@@ -85,16 +85,13 @@ impl Core {
         }
     }
 
-    /// Drops a job's queued tasks (it was cancelled); returns how many.
-    pub(super) fn drop_queue(&mut self, queue: VecDeque<TaskKey>) -> u64 {
-        let dropped = queue.len() as u64;
-        for key in queue {
-            if let Some(entry) = self.tasks.remove(key) {
-                self.queued_bytes -= entry.payload.len() as u64;
-            }
-        }
-        self.queued -= dropped;
-        dropped
+    /// Takes these tasks (a job's whole queue, taken out of the job) off
+    /// the queue's counts; the caller drops or fails them.
+    pub(super) fn unqueue(&mut self, queue: &VecDeque<TaskKey>) {
+        self.queued -= queue.len() as u64;
+        let bytes: u64 =
+            queue.iter().filter_map(|&key| self.tasks.get(key)).map(|e| e.payload.len() as u64).sum();
+        self.queued_bytes -= bytes;
     }
 
     /// Stops dispatching a job's tasks (its client is not reading its
