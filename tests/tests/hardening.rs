@@ -348,6 +348,25 @@ fn sockets_that_never_speak_are_closed_after_the_handshake_timeout() -> Result<(
     Ok(())
 }
 
+#[test]
+fn connections_gone_silent_after_the_handshake_are_closed_after_the_idle_timeout() -> Result<()> {
+    use std::io::Write;
+    let coordinator = Proc::coordinator(["--handshake-timeout-ms", "60000", "--idle-timeout-ms", "300"])?;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        let mut socket = std::net::TcpStream::connect(coordinator.addr())?;
+        // A real HTTP/2 start, the client preface and an empty SETTINGS
+        // frame, and then nothing more: not even the ACK of the server's.
+        socket.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")?;
+        socket.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])?;
+        sockets.push(socket);
+    }
+    for socket in sockets {
+        wait_closed_by_peer(socket)?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_for_a_free_place() -> Result<()> {
     let coordinator = Proc::coordinator(["--max-connections", "2", "--handshake-timeout-ms", "60000"])?;

@@ -50,20 +50,71 @@ async fn client_to_coordinator_needs_the_secret() -> Result<()> {
     // A captured header: expired when old, refused when replayed.
     let secret = Secret::new(SECRET).unwrap();
     let path = "/cluster.v1.ClientService/Status";
-    let old = scheme::sign_at(&secret, path, scheme::now_millis() - 120_000, [7; 16]);
+    let call = scheme::Call::new(url.trim_start_matches("http://"), path);
+    let old = scheme::sign_at(&secret, call, scheme::now_millis() - 120_000, [7; 16]);
     let (code, message) = raw_status(&url, &old).await.unwrap_err();
     assert_eq!(code, Code::Unauthenticated);
     assert!(message.starts_with("credentials expired or clock skew over"), "{message}");
-    let fresh = scheme::sign(&secret, path);
+    let fresh = scheme::sign(&secret, call);
     raw_status(&url, &fresh).await.expect("first use of a fresh header");
     assert_eq!(
         raw_status(&url, &fresh).await.unwrap_err(),
         (Code::Unauthenticated, "replayed credentials".into())
     );
     // A header made for another method does not open this one.
-    let other = scheme::sign(&secret, "/cluster.v1.ClientService/Cancel");
+    let other = scheme::sign(&secret, scheme::Call::new(call.authority, "/cluster.v1.ClientService/Cancel"));
     assert_eq!(raw_status(&url, &other).await.unwrap_err().0, Code::Unauthenticated);
     Ok(())
+}
+
+#[tokio::test]
+async fn a_header_captured_on_its_way_to_one_worker_opens_nothing_on_another() -> Result<()> {
+    let coordinator = with_env_secret("cluster-coordinator", SECRET, &[])?;
+    let url = coordinator.url();
+    let join = || {
+        with_env_secret(
+            "cluster-worker",
+            SECRET,
+            &["--cpus", "1", "--coordinator", &url, "--advertise", "127.0.0.1"],
+        )
+    };
+    let (a, b) = (join()?, join()?);
+    wait_until_active(&mut connect(&url, &with_secret(SECRET)).await?, 2).await?;
+    let secret = Secret::new(SECRET).unwrap();
+    let get_info = "/cluster.v1.WorkerService/GetInfo";
+    // What an observer saw going to A, replayed to B as it was (addressed to
+    // A) and as B would be addressed: refused both ways.
+    let to_a = scheme::sign(&secret, scheme::Call::new(a.addr(), get_info));
+    let (code, message) = raw_get_info(b.addr(), a.addr(), &to_a).await.unwrap_err();
+    assert_eq!(code, Code::Unauthenticated);
+    assert_eq!(
+        message,
+        format!(
+            "credentials made for another server: the call was addressed to `{}`, which is not one of this \
+             server's names (see --server-name)",
+            a.addr()
+        )
+    );
+    let (code, message) = raw_get_info(b.addr(), b.addr(), &to_a).await.unwrap_err();
+    assert_eq!((code, message.as_str()), (Code::Unauthenticated, "wrong secret"));
+    // The header still works once, where it was meant to go.
+    raw_get_info(a.addr(), a.addr(), &to_a).await.expect("the header on its own server");
+    Ok(())
+}
+
+/// Calls a worker's GetInfo at `addr`, addressed (`:authority`) to
+/// `authority`, with exactly this credentials header.
+async fn raw_get_info(addr: &str, authority: &str, header: &str) -> Result<(), (Code, String)> {
+    use cluster_proto::worker_service_client::WorkerServiceClient;
+    let origin: tonic::transport::Uri = format!("http://{authority}").parse().unwrap();
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().origin(origin);
+    let mut request = tonic::Request::new(cluster_proto::GetInfoRequest {});
+    request.metadata_mut().insert(HEADER, header.parse().unwrap());
+    WorkerServiceClient::new(endpoint.connect().await.unwrap())
+        .get_info(request)
+        .await
+        .map(drop)
+        .map_err(|s| (s.code(), s.message().to_string()))
 }
 
 /// Calls Status with exactly this credentials header.

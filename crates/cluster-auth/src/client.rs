@@ -6,7 +6,7 @@ use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::scheme::{sign, HEADER};
+use crate::scheme::{sign, Call, HEADER};
 use crate::Secret;
 
 /// A [`tonic::transport::Channel`] that signs every call, or passes calls
@@ -14,26 +14,35 @@ use crate::Secret;
 ///
 /// ```no_run
 /// # async fn connect(secret: Option<cluster_auth::Secret>) -> Result<(), tonic::transport::Error> {
-/// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:7700")
-///     .connect()
-///     .await?;
-/// let channel: cluster_auth::AuthChannel = cluster_auth::ClientAuth::new(channel, secret);
+/// let endpoint = tonic::transport::Endpoint::from_static("http://127.0.0.1:7700");
+/// let authority = cluster_auth::authority_of(endpoint.uri());
+/// let channel = endpoint.connect().await?;
+/// let channel: cluster_auth::AuthChannel = cluster_auth::ClientAuth::new(channel, secret, authority);
 /// // cluster_proto::client_service_client::ClientServiceClient::new(channel)
 /// # Ok(())
 /// # }
 /// ```
 pub type AuthChannel = ClientAuth<tonic::transport::Channel>;
 
-/// Makes [`ClientAuth`] services: `ServiceBuilder::new().layer(ClientAuthLayer::new(secret)).service(channel)`.
+/// The `host:port` a URI dials, as the HTTP/2 `:authority` carries it
+/// (empty when the URI has none).
+pub fn authority_of(uri: &http::Uri) -> String {
+    uri.authority().map(|authority| authority.as_str().to_owned()).unwrap_or_default()
+}
+
+/// Makes [`ClientAuth`] services:
+/// `ServiceBuilder::new().layer(ClientAuthLayer::new(secret, authority)).service(channel)`.
 #[derive(Clone, Debug, Default)]
 pub struct ClientAuthLayer {
     secret: Option<Secret>,
+    authority: String,
 }
 
 impl ClientAuthLayer {
-    /// Signs with `secret`; a no-op when it is `None`.
-    pub fn new(secret: Option<Secret>) -> Self {
-        Self { secret }
+    /// Signs with `secret` for the server dialled as `authority`
+    /// (`host:port`); a no-op when `secret` is `None`.
+    pub fn new(secret: Option<Secret>, authority: impl Into<String>) -> Self {
+        Self { secret, authority: authority.into() }
     }
 }
 
@@ -41,12 +50,12 @@ impl<S> Layer<S> for ClientAuthLayer {
     type Service = ClientAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientAuth::new(inner, self.secret.clone())
+        ClientAuth::new(inner, self.secret.clone(), self.authority.clone())
     }
 }
 
 /// Adds a fresh credentials header (see [`crate::scheme`]) for its own
-/// method path to every request it passes to `S`.
+/// method path and server to every request it passes to `S`.
 ///
 /// Put it outermost, above anything that may resend a request (a retry
 /// layer below it would resend the same header, which servers turn away as
@@ -55,13 +64,16 @@ impl<S> Layer<S> for ClientAuthLayer {
 pub struct ClientAuth<S> {
     inner: S,
     secret: Option<Secret>,
+    authority: String,
 }
 
 impl<S> ClientAuth<S> {
-    /// Wraps `inner`; signs with `secret`, or passes requests unchanged when
-    /// it is `None`.
-    pub fn new(inner: S, secret: Option<Secret>) -> Self {
-        Self { inner, secret }
+    /// Wraps `inner`, a connection to the server dialled as `authority`
+    /// (the `host:port` of its URL, see [`authority_of`]); signs with
+    /// `secret`, or passes requests unchanged when it is `None`. A request
+    /// whose URI names its own authority is signed for that one.
+    pub fn new(inner: S, secret: Option<Secret>, authority: impl Into<String>) -> Self {
+        Self { inner, secret, authority: authority.into() }
     }
 
     /// Whether requests are signed.
@@ -94,7 +106,8 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         if let Some(secret) = &self.secret {
-            let value = sign(secret, request.uri().path());
+            let authority = request.uri().authority().map_or(self.authority.as_str(), |a| a.as_str());
+            let value = sign(secret, Call::new(authority, request.uri().path()));
             let value = HeaderValue::try_from(value).expect("the header is ASCII");
             request.headers_mut().insert(HEADER, value);
         }
@@ -114,10 +127,10 @@ mod tests {
         let channel: Channel = Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
         let secret = Secret::new("s").unwrap();
         let layered: AuthChannel = tower::ServiceBuilder::new()
-            .layer(ClientAuthLayer::new(Some(secret.clone())))
+            .layer(ClientAuthLayer::new(Some(secret.clone()), "127.0.0.1:1"))
             .service(channel.clone());
         let _client = ClientServiceClient::new(layered);
-        let open: AuthChannel = ClientAuth::new(channel, None);
+        let open: AuthChannel = ClientAuth::new(channel, None, "127.0.0.1:1");
         assert!(!open.is_enabled());
         let _client = ClientServiceClient::new(open).max_decoding_message_size(1 << 20);
     }
@@ -150,24 +163,27 @@ mod tests {
     fn every_request_gets_a_fresh_header_for_its_own_path() {
         let secret = Secret::new("s").unwrap();
         let recorder = Recorder::default();
-        let mut service = ClientAuthLayer::new(Some(secret.clone())).layer(recorder.clone());
-        call(&mut service, "http://h/cluster.v1.ClientService/Status");
-        call(&mut service, "http://h/cluster.v1.ClientService/Status");
-        call(&mut service, "http://h/cluster.v1.ClientService/Submit");
+        let mut service = ClientAuthLayer::new(Some(secret.clone()), "h:7700").layer(recorder.clone());
+        // As tonic's generated clients make them: a path, no authority.
+        call(&mut service, "/cluster.v1.ClientService/Status");
+        call(&mut service, "/cluster.v1.ClientService/Status");
+        call(&mut service, "/cluster.v1.ClientService/Submit");
+        // A full URI is signed for its own authority.
+        call(&mut service, "http://other:7701/cluster.v1.ClientService/Status");
         let verifier = Verifier::new(secret);
         let requests = recorder.0.lock().unwrap();
         let headers: Vec<_> = requests.iter().map(|r| r.headers().get(HEADER).unwrap()).collect();
         assert_ne!(headers[0], headers[1]);
-        for request in requests.iter() {
+        for (request, authority) in requests.iter().zip(["h:7700", "h:7700", "h:7700", "other:7701"]) {
             let header = request.headers().get(HEADER).map(HeaderValue::as_bytes);
-            assert_eq!(verifier.verify(header, request.uri().path()), Ok(()));
+            assert_eq!(verifier.verify(header, Call::new(authority, request.uri().path())), Ok(()));
         }
     }
 
     #[test]
     fn no_secret_no_header() {
         let recorder = Recorder::default();
-        let mut service = ClientAuthLayer::new(None).layer(recorder.clone());
+        let mut service = ClientAuthLayer::new(None, "h:7700").layer(recorder.clone());
         call(&mut service, "/cluster.v1.ClientService/Status");
         assert!(recorder.0.lock().unwrap()[0].headers().get(HEADER).is_none());
     }

@@ -4,8 +4,8 @@
 //!
 //! - [`Secret`]: the cluster's shared secret (`--secret-file` or
 //!   `CLUSTER_SECRET`). It never travels.
-//! - [`scheme`]: the `x-cluster-auth` header, an HMAC-SHA256 of the method
-//!   path, a timestamp and a nonce. [`scheme::sign`] makes one; a
+//! - [`scheme`]: the `x-cluster-auth` header, an HMAC-SHA256 of the server
+//!   called, the method path, a timestamp and a nonce. [`scheme::sign`] makes one; a
 //!   [`Verifier`] checks it (time window, replays) and says why it refused
 //!   ([`Rejection`]).
 //! - Tower layers: [`ServerAuthLayer`] checks every call on a server;
@@ -25,24 +25,25 @@
 //! Signing and checking a header:
 //!
 //! ```
-//! use cluster_auth::{scheme, Rejection, Secret, Verifier};
+//! use cluster_auth::scheme::{self, Call};
+//! use cluster_auth::{Rejection, Secret, Verifier};
 //!
-//! let path = "/cluster.v1.ClientService/Submit";
+//! let call = Call::new("coordinator:7700", "/cluster.v1.ClientService/Submit");
 //! let secret = Secret::new("123456")?;
-//! let header = scheme::sign(&secret, path); // "v1:<millis>:<nonce>:<mac>"
-//! let verifier = Verifier::new(secret);
-//! assert_eq!(verifier.verify(Some(header.as_bytes()), path), Ok(()));
-//! // Good once, for that method, with that secret:
-//! assert_eq!(verifier.verify(Some(header.as_bytes()), path), Err(Rejection::Replayed));
-//! let forged = scheme::sign(&Secret::new("654321")?, path);
-//! assert_eq!(verifier.verify(Some(forged.as_bytes()), path), Err(Rejection::WrongSecret));
-//! assert_eq!(verifier.verify(None, path), Err(Rejection::Missing));
+//! let header = scheme::sign(&secret, call); // "v2:<millis>:<nonce>:<mac>"
+//! let verifier = Verifier::new(secret).with_server_names(["coordinator:7700"]);
+//! assert_eq!(verifier.verify(Some(header.as_bytes()), call), Ok(()));
+//! // Good once, for that method on that server, with that secret:
+//! assert_eq!(verifier.verify(Some(header.as_bytes()), call), Err(Rejection::Replayed));
+//! let forged = scheme::sign(&Secret::new("654321")?, call);
+//! assert_eq!(verifier.verify(Some(forged.as_bytes()), call), Err(Rejection::WrongSecret));
+//! assert_eq!(verifier.verify(None, call), Err(Rejection::Missing));
 //! # Ok::<(), cluster_auth::AuthError>(())
 //! ```
 //!
 //! Wiring the layers: on a server, `tonic::transport::Server::builder()
 //! .layer(ServerAuthLayer::new(secret))`; on a client,
-//! `ClientAuth::new(channel, secret)` around a `tonic` channel. Here the
+//! `ClientAuth::new(channel, secret, authority)` around a `tonic` channel. Here the
 //! client layer calls a service behind the server layer directly:
 //!
 //! ```
@@ -59,7 +60,7 @@
 //! let request = || http::Request::get("http://node/cluster.v1.ClientService/Status").body(());
 //!
 //! // Signed by the client layer: the call gets through.
-//! let signed = ClientAuthLayer::new(Some(secret)).layer(server.clone());
+//! let signed = ClientAuthLayer::new(Some(secret), "node").layer(server.clone());
 //! let response = signed.oneshot(request()?).await?;
 //! assert_eq!(response.body(), "hello");
 //!
@@ -83,7 +84,7 @@ mod server;
 pub mod test_util;
 mod tls;
 
-pub use client::{AuthChannel, ClientAuth, ClientAuthLayer};
+pub use client::{authority_of, AuthChannel, ClientAuth, ClientAuthLayer};
 pub use exposure::{check_exposure, ExposureError};
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};

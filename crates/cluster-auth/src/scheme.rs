@@ -1,26 +1,34 @@
-//! The `v1` HMAC-SHA256 scheme, as pure functions of the secret, the method
-//! path and the time (injected, so tests never sleep).
+//! The `v2` HMAC-SHA256 scheme, as pure functions of the secret, the server
+//! called, the method path and the time (injected, so tests never sleep).
 //!
 //! A request carries one header, [`HEADER`]:
 //!
 //! ```text
-//! x-cluster-auth: v1:<unix_millis>:<nonce>:<mac>
+//! x-cluster-auth: v2:<unix_millis>:<nonce>:<mac>
 //! ```
 //!
 //! where `<unix_millis>` is the sender's clock in decimal milliseconds since
 //! the Unix epoch, `<nonce>` is 16 random bytes as 32 lowercase hex digits,
 //! and `<mac>` is 64 lowercase hex digits of
-//! `HMAC-SHA256(secret, "v1:<unix_millis>:<nonce>:<method path>")`, the
-//! method path being the gRPC path of the call, e.g.
+//!
+//! ```text
+//! HMAC-SHA256(secret, "v2:<unix_millis>:<nonce>:<authority>:<method path>")
+//! ```
+//!
+//! The authority is the call's HTTP/2 `:authority`, the `host:port` the
+//! caller dialled, in lowercase (`worker-1:35000`, `127.0.0.1:7700`); the
+//! method path is the gRPC path of the call, e.g.
 //! `/cluster.v1.ClientService/Submit`. Any language can produce it.
 //!
 //! The receiver checks, in order: the header is there and well-formed; the
-//! MAC matches (constant-time); the timestamp is within the window (default
-//! ±30 s) of its own clock; the nonce was not seen in that window. So the
-//! secret never travels, a header is good for one call of one method on one
-//! server within the window, and a wrong secret is told apart from a wrong
-//! clock. The MAC authenticates the caller, not the message body: use TLS
-//! as well where the network itself is not trusted.
+//! MAC matches (constant-time) for the call's own authority and path; the
+//! authority is one of the server's names, when it was told them
+//! ([`Verifier::with_server_names`]); the timestamp is within the window
+//! (default ±30 s) of its own clock; the nonce was not seen in that window.
+//! So the secret never travels, a header is good for one call of one method
+//! on one server within the window, and a wrong secret is told apart from a
+//! wrong clock. The MAC authenticates the caller, not the message body: use
+//! TLS as well where the network itself is not trusted.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -34,8 +42,9 @@ use crate::Secret;
 
 /// The request header (gRPC metadata key) that carries the credentials.
 pub const HEADER: &str = "x-cluster-auth";
-/// The scheme version, the first field of the header.
-pub const VERSION: &str = "v1";
+/// The scheme version, the first field of the header. (`v1` did not cover
+/// the server called, so a header could be replayed to another server.)
+pub const VERSION: &str = "v2";
 /// How far a request's timestamp may be from the receiver's clock.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
 /// How many nonces a [`Verifier`] remembers at most; beyond that (that many
@@ -58,32 +67,51 @@ pub fn now_millis() -> u64 {
     unix_millis(SystemTime::now())
 }
 
-/// A header value for one call of `method_path`, now, with a fresh random
-/// nonce.
+/// One call as the MAC sees it: the server dialled and the method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call<'a> {
+    /// The `host:port` the caller dialled (the HTTP/2 `:authority`); case
+    /// does not matter.
+    pub authority: &'a str,
+    /// The gRPC method path, e.g. `/cluster.v1.ClientService/Submit`.
+    pub method_path: &'a str,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `method_path` on the server dialled as `authority`.
+    pub fn new(authority: &'a str, method_path: &'a str) -> Self {
+        Self { authority, method_path }
+    }
+}
+
+/// A header value for `call`, now, with a fresh random nonce.
 ///
 /// # Panics
 ///
 /// If the operating system's random source fails.
-pub fn sign(secret: &Secret, method_path: &str) -> String {
+pub fn sign(secret: &Secret, call: Call<'_>) -> String {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).expect("the operating system's random source failed");
-    sign_at(secret, method_path, now_millis(), nonce)
+    sign_at(secret, call, now_millis(), nonce)
 }
 
-/// A header value for one call of `method_path` at `unix_millis` with the
-/// given nonce. Deterministic: for tests and other clocks.
-pub fn sign_at(secret: &Secret, method_path: &str, unix_millis: u64, nonce: [u8; NONCE_LEN]) -> String {
+/// A header value for `call` at `unix_millis` with the given nonce.
+/// Deterministic: for tests and other clocks.
+pub fn sign_at(secret: &Secret, call: Call<'_>, unix_millis: u64, nonce: [u8; NONCE_LEN]) -> String {
     let timestamp = unix_millis.to_string();
     let nonce = hex::encode(nonce);
-    let tag = mac(secret, &timestamp, &nonce, method_path).finalize().into_bytes();
+    let tag = mac(secret, &timestamp, &nonce, call).finalize().into_bytes();
     format!("{VERSION}:{timestamp}:{nonce}:{}", hex::encode(tag))
 }
 
-fn mac(secret: &Secret, timestamp: &str, nonce_hex: &str, method_path: &str) -> HmacSha256 {
+fn mac(secret: &Secret, timestamp: &str, nonce_hex: &str, call: Call<'_>) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes a key of any length");
-    for part in [VERSION, ":", timestamp, ":", nonce_hex, ":", method_path] {
+    for part in [VERSION, ":", timestamp, ":", nonce_hex, ":"] {
         mac.update(part.as_bytes());
     }
+    mac.update(call.authority.to_ascii_lowercase().as_bytes());
+    mac.update(b":");
+    mac.update(call.method_path.as_bytes());
     mac
 }
 
@@ -94,16 +122,24 @@ fn mac(secret: &Secret, timestamp: &str, nonce_hex: &str, method_path: &str) -> 
 pub enum Rejection {
     /// No credentials header.
     Missing,
-    /// A header that does not parse as `v1:<millis>:<nonce>:<mac>`.
+    /// A header that does not parse as `v2:<millis>:<nonce>:<mac>`.
     Malformed,
+    /// A header of the older `v1` scheme, which did not name the server.
+    OldVersion,
     /// The MAC is right but the timestamp is outside the window.
     Expired {
         /// The window in force.
         window: Duration,
     },
     /// The MAC does not match: another secret, or a header made for
-    /// another method.
+    /// another method or another server.
     WrongSecret,
+    /// A well-signed header for a server name this server does not answer
+    /// to: made for another server of the mesh.
+    WrongServer {
+        /// The name the call was addressed to.
+        authority: String,
+    },
     /// A nonce already used within the window.
     Replayed,
     /// The replay cache is full; the call may be retried.
@@ -118,6 +154,15 @@ impl fmt::Display for Rejection {
                  (--secret-file or CLUSTER_SECRET)",
             ),
             Self::Malformed => f.write_str("malformed credentials"),
+            Self::OldVersion => f.write_str(
+                "credentials of the old v1 scheme, which this server no longer accepts: \
+                 upgrade the caller (v2 signs the server's address too)",
+            ),
+            Self::WrongServer { authority } => write!(
+                f,
+                "credentials made for another server: the call was addressed to `{authority}`, \
+                 which is not one of this server's names (see --server-name)"
+            ),
             Self::Expired { window } => {
                 write!(f, "credentials expired or clock skew over {}", DisplayWindow(*window))
             }
@@ -163,6 +208,8 @@ pub struct Verifier {
     window: Duration,
     capacity: usize,
     seen: Mutex<ReplayCache>,
+    /// Lowercase `host:port` names calls must be addressed to; empty: any.
+    server_names: Vec<String>,
 }
 
 impl fmt::Debug for Verifier {
@@ -171,6 +218,7 @@ impl fmt::Debug for Verifier {
             .field("secret", &self.secret)
             .field("window", &self.window)
             .field("capacity", &self.capacity)
+            .field("server_names", &self.server_names)
             .finish_non_exhaustive()
     }
 }
@@ -183,7 +231,25 @@ impl Verifier {
             window: DEFAULT_WINDOW,
             capacity: DEFAULT_REPLAY_CAPACITY,
             seen: Mutex::new(ReplayCache::default()),
+            server_names: Vec::new(),
         }
+    }
+
+    /// Accept only calls addressed (`:authority`) to one of `names`, the
+    /// `host:port` addresses callers dial to reach this server; with none,
+    /// any address is accepted (the MAC still covers the one dialled).
+    pub fn with_server_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.server_names = names.into_iter().map(|name| name.as_ref().to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// The names calls must be addressed to (empty: any).
+    pub fn server_names(&self) -> &[String] {
+        &self.server_names
     }
 
     /// Accept timestamps up to `window` away from this server's clock.
@@ -203,25 +269,27 @@ impl Verifier {
         self.window
     }
 
-    /// Checks the header value (`None`: no header) of a call of
-    /// `method_path`, now.
-    pub fn verify(&self, header: Option<&[u8]>, method_path: &str) -> Result<(), Rejection> {
-        self.verify_at(header, method_path, now_millis())
+    /// Checks the header value (`None`: no header) of `call`, now.
+    pub fn verify(&self, header: Option<&[u8]>, call: Call<'_>) -> Result<(), Rejection> {
+        self.verify_at(header, call, now_millis())
     }
 
-    /// Checks the header value of a call of `method_path` as if the clock
-    /// read `now_millis`; an accepted nonce is remembered.
-    pub fn verify_at(
-        &self,
-        header: Option<&[u8]>,
-        method_path: &str,
-        now_millis: u64,
-    ) -> Result<(), Rejection> {
+    /// Checks the header value of `call` as if the clock read `now_millis`;
+    /// an accepted nonce is remembered.
+    pub fn verify_at(&self, header: Option<&[u8]>, call: Call<'_>, now_millis: u64) -> Result<(), Rejection> {
         let header = header.ok_or(Rejection::Missing)?;
+        if header.starts_with(b"v1:") {
+            return Err(Rejection::OldVersion);
+        }
         let parsed = Parsed::parse(header).ok_or(Rejection::Malformed)?;
-        mac(&self.secret, parsed.timestamp, parsed.nonce_hex, method_path)
+        mac(&self.secret, parsed.timestamp, parsed.nonce_hex, call)
             .verify_slice(&parsed.mac)
             .map_err(|_| Rejection::WrongSecret)?;
+        if !self.server_names.is_empty()
+            && !self.server_names.iter().any(|name| name.eq_ignore_ascii_case(call.authority))
+        {
+            return Err(Rejection::WrongServer { authority: call.authority.to_owned() });
+        }
         let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         if parsed.unix_millis.abs_diff(now_millis) > window {
             return Err(Rejection::Expired { window: self.window });
@@ -280,17 +348,18 @@ mod tests {
 
     const PATH: &str = "/cluster.v1.ClientService/Submit";
     const NOW: u64 = 1_700_000_000_000;
+    const NODE: &str = "node-1:7700";
 
     fn secret() -> Secret {
         Secret::new("right secret").unwrap()
     }
 
     fn header(secret: &Secret, path: &str, at: u64, nonce: u8) -> String {
-        sign_at(secret, path, at, [nonce; NONCE_LEN])
+        sign_at(secret, Call::new(NODE, path), at, [nonce; NONCE_LEN])
     }
 
     fn check(verifier: &Verifier, header: &str, path: &str, now: u64) -> Result<(), Rejection> {
-        verifier.verify_at(Some(header.as_bytes()), path, now)
+        verifier.verify_at(Some(header.as_bytes()), Call::new(NODE, path), now)
     }
 
     #[test]
@@ -298,7 +367,7 @@ mod tests {
         let h = header(&secret(), PATH, NOW, 0xab);
         let fields: Vec<&str> = h.split(':').collect();
         assert_eq!(fields.len(), 4);
-        assert_eq!(fields[0], "v1");
+        assert_eq!(fields[0], "v2");
         assert_eq!(fields[1], NOW.to_string());
         assert_eq!(fields[2], "ab".repeat(16));
         assert_eq!(fields[3].len(), 64);
@@ -310,8 +379,9 @@ mod tests {
         let verifier = Verifier::new(secret());
         assert_eq!(check(&verifier, &header(&secret(), PATH, NOW, 1), PATH, NOW), Ok(()));
         // Random nonces and the real clock.
-        assert_eq!(verifier.verify(Some(sign(&secret(), PATH).as_bytes()), PATH), Ok(()));
-        assert_eq!(verifier.verify(Some(sign(&secret(), PATH).as_bytes()), PATH), Ok(()));
+        let call = Call::new(NODE, PATH);
+        assert_eq!(verifier.verify(Some(sign(&secret(), call).as_bytes()), call), Ok(()));
+        assert_eq!(verifier.verify(Some(sign(&secret(), call).as_bytes()), call), Ok(()));
     }
 
     #[test]
@@ -325,7 +395,7 @@ mod tests {
 
     #[test]
     fn missing_header_is_rejected() {
-        let err = Verifier::new(secret()).verify_at(None, PATH, NOW).unwrap_err();
+        let err = Verifier::new(secret()).verify_at(None, Call::new(NODE, PATH), NOW).unwrap_err();
         assert_eq!(
             err.to_string(),
             "missing credentials: this server requires the cluster secret \
@@ -344,7 +414,7 @@ mod tests {
         let mut bad = vec![
             String::new(),
             "garbage".to_owned(),
-            good.replacen("v1", "v2", 1),
+            good.replacen("v2", "v3", 1),
             format!("{good}:extra"),
             good.replacen(&NOW.to_string(), "-5", 1),
             good.replacen(&NOW.to_string(), "", 1),
@@ -359,7 +429,7 @@ mod tests {
             assert_eq!(err, Rejection::Malformed, "{h:?}");
             assert_eq!(err.to_string(), "malformed credentials");
         }
-        let err = verifier.verify_at(Some(b"v1:\xff"), PATH, NOW).unwrap_err();
+        let err = verifier.verify_at(Some(b"v2:\xff"), Call::new(NODE, PATH), NOW).unwrap_err();
         assert_eq!(err, Rejection::Malformed);
         // None of these used up the nonce.
         assert_eq!(check(&verifier, &good, PATH, NOW), Ok(()));
@@ -400,6 +470,36 @@ mod tests {
         // Until the header itself expires, and then it is expired.
         assert_eq!(check(&verifier, &h, PATH, NOW + 30_000), Err(Rejection::Replayed));
         assert!(matches!(check(&verifier, &h, PATH, NOW + 30_001), Err(Rejection::Expired { .. })));
+    }
+
+    #[test]
+    fn header_for_another_server_is_rejected() {
+        let secret = secret();
+        let to_a = sign_at(&secret, Call::new("worker-a:35000", PATH), NOW, [1; NONCE_LEN]);
+        // Replayed to B as is: B computes the MAC over its own address.
+        let b = Verifier::new(secret.clone());
+        let err = b.verify_at(Some(to_a.as_bytes()), Call::new("worker-b:35000", PATH), NOW);
+        assert_eq!(err, Err(Rejection::WrongSecret));
+        // Replayed to B with A's address kept: B does not answer to it.
+        let b = Verifier::new(secret.clone()).with_server_names(["Worker-B:35000"]);
+        let err = b.verify_at(Some(to_a.as_bytes()), Call::new("worker-a:35000", PATH), NOW).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "credentials made for another server: the call was addressed to `worker-a:35000`, which is \
+             not one of this server's names (see --server-name)"
+        );
+        // A header for B's own name passes, whatever its case.
+        let to_b = sign_at(&secret, Call::new("WORKER-b:35000", PATH), NOW, [2; NONCE_LEN]);
+        assert_eq!(b.verify_at(Some(to_b.as_bytes()), Call::new("worker-b:35000", PATH), NOW), Ok(()));
+    }
+
+    #[test]
+    fn old_scheme_is_refused_with_a_reason() {
+        let verifier = Verifier::new(secret());
+        let old = format!("v1:{NOW}:{}:{}", "01".repeat(16), "ab".repeat(32));
+        let err = check(&verifier, &old, PATH, NOW).unwrap_err();
+        assert_eq!(err, Rejection::OldVersion);
+        assert!(err.to_string().starts_with("credentials of the old v1 scheme"), "{err}");
     }
 
     #[test]

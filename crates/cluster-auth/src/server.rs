@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::scheme::{Verifier, HEADER};
+use crate::scheme::{Call, Verifier, HEADER};
 use crate::Secret;
 
 /// Checks the credentials of every call before it reaches any service of the
@@ -40,7 +40,8 @@ impl ServerAuthLayer {
         Self { verifier: secret.map(|secret| Arc::new(Verifier::new(secret))) }
     }
 
-    /// Checks calls with `verifier` (to set the window or replay capacity).
+    /// Checks calls with `verifier` (to set the window, the replay capacity
+    /// or the server's names).
     pub fn with_verifier(verifier: Verifier) -> Self {
         Self { verifier: Some(Arc::new(verifier)) }
     }
@@ -87,8 +88,13 @@ where
         if let Some(verifier) = &self.verifier {
             let header = request.headers().get(HEADER).map(|value| value.as_bytes());
             let method = request.uri().path();
-            if let Err(rejection) = verifier.verify(header, method) {
-                tracing::warn!(method, %rejection, "refused a call: bad or missing credentials");
+            // HTTP/2 carries the `:authority` in the URI; HTTP/1 would send Host.
+            let authority = match request.uri().authority() {
+                Some(authority) => authority.as_str(),
+                None => request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(""),
+            };
+            if let Err(rejection) = verifier.verify(header, Call::new(authority, method)) {
+                tracing::warn!(method, authority, %rejection, "refused a call: bad or missing credentials");
                 let status = tonic::Status::from(rejection);
                 return Either::Right(ready(Ok(status.into_http())));
             }
@@ -102,6 +108,12 @@ where
 mod tests {
     use super::*;
     use crate::scheme::sign;
+
+    const NODE: &str = "node:7700";
+
+    fn signed(secret: &Secret, path: &str) -> String {
+        sign(secret, Call::new(NODE, path))
+    }
     use tower::ServiceExt;
 
     const PATH: &str = "/cluster.v1.ClientService/Status";
@@ -120,7 +132,7 @@ mod tests {
     }
 
     fn request(header: Option<&str>) -> Request<()> {
-        let mut builder = Request::builder().uri(format!("http://node{PATH}"));
+        let mut builder = Request::builder().uri(format!("http://{NODE}{PATH}"));
         if let Some(header) = header {
             builder = builder.header(HEADER, header);
         }
@@ -136,7 +148,7 @@ mod tests {
     async fn right_secret_passes_and_the_header_is_removed() {
         let secret = Secret::new("s").unwrap();
         let service = ServerAuthLayer::new(Some(secret.clone())).layer(echo());
-        let header = sign(&secret, PATH);
+        let header = signed(&secret, PATH);
         let response = service.oneshot(request(Some(&header))).await.unwrap();
         assert_eq!(response.body(), "no header");
         assert!(status_of(&response).is_none());
@@ -147,12 +159,13 @@ mod tests {
         let secret = Secret::new("s").unwrap();
         let layer = ServerAuthLayer::new(Some(secret.clone()));
         let other = Secret::new("t").unwrap();
-        let good = sign(&secret, PATH);
+        let good = signed(&secret, PATH);
         let cases = [
             (None, "missing credentials: this server requires the cluster secret (--secret-file or CLUSTER_SECRET)"),
-            (Some("v1:nonsense".to_owned()), "malformed credentials"),
-            (Some(sign(&other, PATH)), "wrong secret"),
-            (Some(sign(&secret, "/cluster.v1.ClientService/Submit")), "wrong secret"),
+            (Some("v2:nonsense".to_owned()), "malformed credentials"),
+            (Some(signed(&other, PATH)), "wrong secret"),
+            (Some(signed(&secret, "/cluster.v1.ClientService/Submit")), "wrong secret"),
+            (Some(sign(&secret, Call::new("other-node:7700", PATH))), "wrong secret"),
             (Some(good.clone()), ""),
             (Some(good), "replayed credentials"),
         ];

@@ -96,6 +96,13 @@ pub struct NodeSecurityArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client_tls: ClientTlsArgs,
+    /// An address callers dial to reach this server, as host:port
+    /// (repeatable, or comma-separated): calls signed for any other address
+    /// are refused, so a header captured on its way to another server of
+    /// the mesh is of no use here. A worker with --advertise defaults to
+    /// that address; otherwise any address is accepted.
+    #[arg(long, env = "CLUSTER_SERVER_NAME", value_delimiter = ',')]
+    pub server_name: Vec<String>,
 }
 
 impl NodeSecurityArgs {
@@ -105,6 +112,7 @@ impl NodeSecurityArgs {
             secret: self.secret.load()?,
             server_tls: self.server_tls.tls(),
             client_tls: self.client_tls.tls(),
+            server_names: self.server_name.clone(),
         })
     }
 }
@@ -123,6 +131,6 @@ pub struct ClientSecurityArgs {
 impl ClientSecurityArgs {
     /// The settings the flags describe (reads the secret file).
     pub fn load(&self) -> Result<Security, AuthError> {
-        Ok(Security { secret: self.secret.load()?, server_tls: None, client_tls: self.tls.tls() })
+        Ok(Security { secret: self.secret.load()?, client_tls: self.tls.tls(), ..Security::default() })
     }
 }

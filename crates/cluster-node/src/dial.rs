@@ -91,9 +91,10 @@ pub async fn connect(
 /// Dials a prepared endpoint (its TLS already set) and adds the secret.
 pub async fn connect_endpoint(security: &Security, endpoint: Endpoint) -> Result<AuthChannel, DialError> {
     let address = endpoint.uri().to_string();
+    let authority = cluster_auth::authority_of(endpoint.uri());
     let channel =
         endpoint.connect().await.map_err(|e| DialError::Connect { address, reason: crate::chain(&e) })?;
-    Ok(ClientAuth::new(channel, security.secret.clone()))
+    Ok(ClientAuth::new(channel, security.secret.clone(), authority))
 }
 
 #[cfg(test)]

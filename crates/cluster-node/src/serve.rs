@@ -78,7 +78,7 @@ pub fn server_builder(
     if let Some(tls) = security.server_tls_config()? {
         builder = builder.tls_config(tls).map_err(|e| ServeError::Server(crate::chain(&e)))?;
     }
-    Ok(builder.layer(ServerAuthLayer::new(security.secret.clone())))
+    Ok(builder.layer(security.server_auth()))
 }
 
 /// Binds `listen` (port 0 picks a free port) and returns the listener with

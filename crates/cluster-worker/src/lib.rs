@@ -230,9 +230,15 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         cluster_node::endpoint(&config.security, url, Duration::from_secs(3))
             .map_err(StartError::Coordinator)?;
     }
-    let security = config.security.clone();
-    let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
+    let advertise = config.advertise.as_deref().map(|advertise| advertise_address(advertise, addr.port()));
+    let mut security = config.security.clone();
+    if security.server_names.is_empty() {
+        // The coordinator dials the advertised address: a header signed
+        // for any other server is a replay.
+        security.server_names.extend(advertise.clone());
+    }
+    let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let info = WorkerInfo {
         cores: config.cores,
         weight: config.weight,
@@ -264,8 +270,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
             .max_encoding_message_size(config.max_message_bytes),
     );
     let server = ServerTask::spawn(router, listener, config.connections);
-    if let (Some(coordinator), Some(advertise)) = (config.coordinator, config.advertise) {
-        let advertise = advertise_address(&advertise, addr.port());
+    if let (Some(coordinator), Some(advertise)) = (config.coordinator, advertise) {
         let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };
         cluster_node::spawn(registration.run(sessions_rx, security));
     }

@@ -65,7 +65,8 @@ pub async fn start(layer: ServerAuthLayer, tls: Option<ServerTlsConfig>) -> Sock
 
 fn client(endpoint: Endpoint, secret: Option<Secret>) -> ClientServiceClient<cluster_auth::AuthChannel> {
     let endpoint = endpoint.connect_timeout(Duration::from_secs(10));
-    ClientServiceClient::new(ClientAuth::new(endpoint.connect_lazy(), secret))
+    let authority = cluster_auth::authority_of(endpoint.uri());
+    ClientServiceClient::new(ClientAuth::new(endpoint.connect_lazy(), secret, authority))
 }
 
 /// Calls `status` through `endpoint`, signing with `secret`; a connection
