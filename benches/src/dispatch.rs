@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster_coordinator::sched::{
-    Comm, Core, CoreConfig, Finished, JobId, JobSpec, JobSummary, NewTask, Outcome, TaskKey, TaskReport,
-    WorkerDesc, WorkerId,
+    AssignedTask, Comm, Core, CoreConfig, Finished, JobId, JobSpec, JobSummary, NewTask, Outcome, TaskKey,
+    TaskReport, WorkerDesc, WorkerId,
 };
 use prost::Message;
 
@@ -39,8 +39,8 @@ pub struct Recorder {
 }
 
 impl Comm for Recorder {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _payload: &Bytes, _timeout_ms: Option<u64>) {
-        self.assigned.push_back((worker, key));
+    fn assign(&mut self, worker: WorkerId, task: AssignedTask<'_>) {
+        self.assigned.push_back((worker, task.key));
     }
 
     fn cancel(&mut self, _worker: WorkerId, keys: Vec<TaskKey>) {
@@ -57,6 +57,8 @@ impl Comm for Recorder {
             self.succeeded += 1;
         }
     }
+
+    fn notice(&mut self, _job: JobId, _message: String) {}
 
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {
         self.finished.push((job, summary));
@@ -118,7 +120,8 @@ impl DispatchBench {
         let first = self.next_id;
         self.next_id += missing;
         let payload = &self.payload;
-        let tasks = (first..self.next_id).map(|id| NewTask { id, payload: payload.clone() });
+        let tasks =
+            (first..self.next_id).map(|id| NewTask { id, kind: "noop".into(), payload: payload.clone() });
         self.core.submit(JOB, tasks, &mut self.comm);
     }
 

@@ -1,8 +1,8 @@
 //! Bad input fails alone, with a message that names what was wrong.
 
 use anyhow::Result;
-use cluster_client::tasks;
-use cluster_proto::{task, task_result, ErrorCode, Task};
+use cluster_client::{tasks, JobEvent};
+use cluster_proto::{task, task_result, ErrorCode, JobOptions, Task};
 use cluster_testkit::{json_lines, panics, stderr, stdout, submit, TestCluster};
 
 #[test]
@@ -42,8 +42,20 @@ async fn unknown_kind_through_grpc_fails_alone() -> Result<()> {
         tasks::noop(3),
     ];
     let mut results = Vec::new();
-    let summary = client.run("mixed", batch, |r| results.push(r)).await?;
+    let mut notices = Vec::new();
+    let options =
+        JobOptions { name: "mixed".into(), unroutable_timeout_ms: Some(200), ..JobOptions::default() };
+    let summary = client
+        .run_events(options, batch, |event| match event {
+            JobEvent::Result(r) => results.push(r),
+            JobEvent::Notice(n) => notices.push(n),
+            JobEvent::Accepted(_) => {}
+        })
+        .await?;
     results.sort_by_key(|r| r.id);
+    // No worker runs `fib`: the client is told at once, and the task fails
+    // after the wait, naming what the workers offer.
+    assert_eq!(notices, ["waiting: no worker runs kind 'fib' (1 workers connected)"]);
     assert_eq!((summary.succeeded, summary.failed), (2, 2));
     let error = |i: usize| match &results[i].outcome {
         Some(task_result::Outcome::Error(e)) => (ErrorCode::try_from(e.code).unwrap(), e.message.clone()),
@@ -51,7 +63,10 @@ async fn unknown_kind_through_grpc_fails_alone() -> Result<()> {
     };
     assert_eq!(
         error(1),
-        (ErrorCode::UnknownKind, "unknown task kind `fib`; this worker knows: noop, spin, sum-primes".into())
+        (
+            ErrorCode::UnknownKind,
+            "no worker runs kind 'fib' after waiting 200 ms; the workers offer noop, spin, sum-primes".into()
+        )
     );
     assert_eq!(
         error(2),

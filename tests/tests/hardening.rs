@@ -291,7 +291,7 @@ async fn a_task_a_mute_worker_holds_runs_elsewhere_after_its_timeout() -> Result
         .start()
         .await?;
     let mut client = cluster.client();
-    let options = JobOptions { name: "mute".into(), timeout_ms: Some(300), deadline_ms: None };
+    let options = JobOptions { name: "mute".into(), timeout_ms: Some(300), ..JobOptions::default() };
     let task = Task { id: 0, kind: "stubborn".into(), input: Some(task::Input::Custom(Default::default())) };
     let job = tokio::spawn(async move {
         let mut results = Vec::new();
@@ -403,7 +403,7 @@ async fn a_job_deadline_bounds_the_whole_job_queue_time_included() -> Result<()>
     let cluster = TestCluster::builder().worker(1).start().await?;
     let mut client = cluster.client();
     // Ten 1-second tasks on one core would take ten seconds.
-    let options = JobOptions { name: "bounded".into(), timeout_ms: None, deadline_ms: Some(300) };
+    let options = JobOptions { name: "bounded".into(), deadline_ms: Some(300), ..JobOptions::default() };
     let mut results = Vec::new();
     let spins = (0..10).map(|i| tasks::spin(i, 1_000)).collect::<Vec<_>>();
     let summary = client.run_with(options, spins, |_| {}, |r| results.push(r)).await?;

@@ -22,7 +22,7 @@ async fn task_over_its_timeout_fails_after_max_attempts_others_succeed() -> Resu
         TestCluster::builder().worker(1).worker(1).coordinator(|c| c.core.max_attempts = 2).start().await?;
     let batch: Vec<Task> =
         std::iter::once(tasks::spin(0, 60_000)).chain((1..6).map(|i| tasks::spin(i, 10))).collect();
-    let options = JobOptions { name: "timeouts".into(), timeout_ms: Some(300), deadline_ms: None };
+    let options = JobOptions { name: "timeouts".into(), timeout_ms: Some(300), ..JobOptions::default() };
     let mut results = Vec::new();
     let summary = cluster.client().run_with(options, batch, |_| {}, |r| results.push(r)).await?;
     assert_eq!((summary.succeeded, summary.failed), (5, 1));

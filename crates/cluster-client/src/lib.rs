@@ -57,6 +57,18 @@ impl From<tonic::Status> for ClientError {
     }
 }
 
+/// What a job's result stream brings, in the order it comes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// The coordinator accepted the job, with this id.
+    Accepted(u64),
+    /// Something to tell the person waiting (no worker can run some of the
+    /// job's tasks yet, say); the job goes on.
+    Notice(String),
+    /// A task's result.
+    Result(TaskResult),
+}
+
 /// A connection to a coordinator's `ClientService`.
 #[derive(Clone)]
 pub struct Client {
@@ -102,7 +114,8 @@ impl Client {
 
     /// As [`Client::run`], with job options (a timeout, say), and
     /// `on_accepted` called with the job's id as soon as the coordinator
-    /// accepts it. Dropping the returned future cancels the job.
+    /// accepts it; notices are logged (`tracing`, at WARN). Dropping the
+    /// returned future cancels the job.
     pub async fn run_with(
         &mut self,
         options: JobOptions,
@@ -111,19 +124,41 @@ impl Client {
         mut on_result: impl FnMut(TaskResult),
     ) -> Result<JobSummary, ClientError> {
         let mut on_accepted = Some(on_accepted);
+        self.run_events(options, tasks, |event| match event {
+            JobEvent::Accepted(id) => {
+                if let Some(f) = on_accepted.take() {
+                    f(id);
+                }
+            }
+            JobEvent::Notice(message) => tracing::warn!("{message}"),
+            JobEvent::Result(result) => on_result(result),
+        })
+        .await
+    }
+
+    /// Runs one job, calling `on_event` for everything its result stream
+    /// brings (see [`JobEvent`]); returns the job summary once every task
+    /// has its result. Dropping the returned future cancels the job.
+    pub async fn run_events(
+        &mut self,
+        options: JobOptions,
+        tasks: impl IntoIterator<Item = Task, IntoIter: Send + 'static>,
+        mut on_event: impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
         let requests = submission(options, tasks.into_iter());
         let mut responses = self.inner.submit(requests).await?.into_inner();
         let outcome = loop {
             match responses.message().await {
                 Ok(Some(response)) => match response.event {
                     Some(submit_response::Event::Results(batch)) => {
-                        batch.results.into_iter().for_each(&mut on_result)
+                        batch.results.into_iter().for_each(|result| on_event(JobEvent::Result(result)))
                     }
                     Some(submit_response::Event::Summary(summary)) => break Ok(summary),
                     Some(submit_response::Event::Accepted(accepted)) => {
-                        if let Some(f) = on_accepted.take() {
-                            f(accepted.job_id);
-                        }
+                        on_event(JobEvent::Accepted(accepted.job_id))
+                    }
+                    Some(submit_response::Event::Notice(notice)) => {
+                        on_event(JobEvent::Notice(notice.message))
                     }
                     None => {}
                 },

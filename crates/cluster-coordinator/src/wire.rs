@@ -42,20 +42,33 @@ pub(crate) fn worker_desc(address: &str, info: pb::WorkerInfo) -> WorkerDesc {
 
 /// A submitted task: its kind and input are encoded once, for every worker
 /// it may be sent to; the client's id stays with the coordinator.
-pub(crate) fn new_task(task: pb::Task) -> NewTask {
-    let payload = pb::Task { id: 0, ..task };
-    NewTask { id: task.id, payload: Bytes::from(payload.encode_to_vec()) }
+pub(crate) fn new_task(mut task: pb::Task) -> NewTask {
+    let id = std::mem::take(&mut task.id);
+    let payload = Bytes::from(task.encode_to_vec());
+    NewTask { id, kind: task.kind, payload }
 }
 
 /// Whether a task whose payload is `len` bytes fits in an assignment
 /// message of at most `max_message_bytes`.
 pub(crate) fn fits_in_assignment(len: usize, max_message_bytes: usize) -> bool {
-    let assignment = Assignment { key: u64::MAX, task: Bytes::new(), timeout_ms: Some(u64::MAX) };
+    let assignment = Assignment {
+        key: u64::MAX,
+        task: Bytes::new(),
+        timeout_ms: Some(u64::MAX),
+        job_id: u64::MAX,
+        task_id: u64::MAX,
+    };
     framed_len(assignment.encoded_len() + framed_len(len)) <= batch::budget(max_message_bytes)
 }
 
 pub(crate) fn job_spec(options: pb::JobOptions) -> JobSpec {
-    JobSpec { name: options.name, timeout_ms: options.timeout_ms, deadline_ms: options.deadline_ms }
+    JobSpec {
+        name: options.name,
+        timeout_ms: options.timeout_ms,
+        deadline_ms: options.deadline_ms,
+        require: options.require.into_iter().collect(),
+        unroutable_timeout_ms: options.unroutable_timeout_ms,
+    }
 }
 
 fn failure_code(code: i32) -> FailureCode {
@@ -95,7 +108,8 @@ pub(crate) fn finished(done: Completion) -> (TaskKey, Finished) {
             }
         },
         Some(completion::Outcome::Error(e)) => {
-            Outcome::Failed { code: failure_code(e.code), message: e.message }
+            let detail = e.exec.map(|exec| Bytes::from(exec.encode_to_vec()));
+            Outcome::Failed { code: failure_code(e.code), message: e.message, detail }
         }
         None => Outcome::failed(FailureCode::TaskFailed, "the worker reported the task without an outcome"),
     };
@@ -109,8 +123,10 @@ pub(crate) fn task_result(report: TaskReport) -> pb::TaskResult {
         Outcome::Output(bytes) => {
             pb::task_result::Outcome::Output(pb::TaskOutput::decode(bytes).unwrap_or_default())
         }
-        Outcome::Failed { code, message } => {
-            pb::task_result::Outcome::Error(pb::TaskError { code: error_code(code) as i32, message })
+        Outcome::Failed { code, message, detail } => {
+            // Checked when it arrived too: it was one before it was bytes.
+            let exec = detail.and_then(|bytes| pb::ExecOutput::decode(bytes).ok());
+            pb::task_result::Outcome::Error(pb::TaskError { code: error_code(code) as i32, message, exec })
         }
     };
     pb::TaskResult {
@@ -175,6 +191,7 @@ pub(crate) fn status(report: StatusReport, max_message_bytes: usize) -> pb::Stat
             submitted: j.submitted,
             finished: j.finished,
             waiting_for_client: j.paused,
+            blocked: j.blocked.unwrap_or_default(),
         })
         .filter(|j| fits(j.encoded_len()))
         .collect();
@@ -227,6 +244,8 @@ pub(crate) fn to_worker_messages(message: ToWorker, max_message_bytes: usize) ->
                 key: a.key.0,
                 task: a.payload,
                 timeout_ms: a.timeout_ms,
+                job_id: a.job.0,
+                task_id: a.task_id,
             });
             batch::split(tasks, max_message_bytes, Message::encoded_len)
                 .into_iter()
@@ -310,6 +329,10 @@ pub(crate) struct Assignment {
     pub(crate) task: Bytes,
     #[prost(uint64, optional, tag = "3")]
     pub(crate) timeout_ms: Option<u64>,
+    #[prost(uint64, tag = "4")]
+    pub(crate) job_id: u64,
+    #[prost(uint64, tag = "5")]
+    pub(crate) task_id: u64,
 }
 
 /// `cluster.v1.WorkerMessage`, with each completion's output as bytes.
@@ -380,7 +403,13 @@ mod tests {
         };
         let new = new_task(task);
         assert_eq!(new.id, 9);
-        let assign = Assign { key: TaskKey(5), payload: new.payload, timeout_ms: Some(30) };
+        let assign = Assign {
+            key: TaskKey(5),
+            job: crate::sched::JobId(2),
+            task_id: 9,
+            payload: new.payload,
+            timeout_ms: Some(30),
+        };
         let messages = to_worker_messages(ToWorker::Assign(vec![assign]), 1 << 20);
         let decoded = pb::CoordinatorMessage::decode(messages[0].encode_to_vec().as_slice()).unwrap();
         let Some(pb::coordinator_message::Event::Assign(batch)) = decoded.event else {
@@ -391,7 +420,9 @@ mod tests {
             kind: "sum-primes".into(),
             input: Some(pb::task::Input::SumPrimes(pb::SumPrimesInput { n: 100 })),
         };
-        assert_eq!(batch.tasks, [pb::Assignment { key: 5, task: Some(expected), timeout_ms: Some(30) }]);
+        let assignment =
+            pb::Assignment { key: 5, task: Some(expected), timeout_ms: Some(30), job_id: 2, task_id: 9 };
+        assert_eq!(batch.tasks, [assignment]);
     }
 
     #[test]
@@ -424,7 +455,7 @@ mod tests {
         };
         let (_, done) = finished(garbage);
         assert!(
-            matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, ref message } if message.contains("malformed output"))
+            matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, ref message, .. } if message.contains("malformed output"))
         );
         let (_, done) = finished(Completion { key: 1, outcome: None, run_micros: 0 });
         assert!(matches!(done.outcome, Outcome::Failed { code: FailureCode::TaskFailed, .. }));
@@ -459,6 +490,7 @@ mod tests {
             submitted: 1,
             finished: 0,
             paused: false,
+            blocked: None,
         };
         let report = StatusReport {
             workers: (0..5_000).map(row).collect(),

@@ -1,5 +1,6 @@
 //! The task library: what a task is, the registry of task kinds a worker can
-//! run, and the built-in kinds `sum-primes`, `noop` and `spin`.
+//! run, the built-in kinds `sum-primes`, `noop` and `spin`, and `exec`,
+//! which runs programs on workers that allow it.
 //!
 //! It knows nothing of gRPC: the worker converts wire messages to [`Input`]
 //! and [`Output`]. A Rust user adds a kind by implementing [`TaskKind`] and
@@ -8,10 +9,12 @@
 
 mod builtin;
 mod cancel;
+pub mod exec;
 mod registry;
 
 pub use builtin::{sum_primes, Noop, Spin, SumPrimes, MAX_SPIN_MILLIS, MAX_SUM_PRIMES_N};
 pub use cancel::CancelToken;
+pub use exec::{Allow, Exec, ExecInput, ExecOutput};
 pub use registry::{Registry, TaskKind};
 
 use bytes::Bytes;
@@ -31,6 +34,8 @@ pub enum Input {
     },
     /// Input of `noop`.
     Noop,
+    /// Input of `exec`.
+    Exec(Box<ExecInput>),
     /// Input of a custom kind.
     Custom(Bytes),
     /// The task carried no input at all.
@@ -44,6 +49,7 @@ impl Input {
             Input::SumPrimes { .. } => "a sum-primes input",
             Input::Spin { .. } => "a spin input",
             Input::Noop => "a noop input",
+            Input::Exec(_) => "an exec input",
             Input::Custom(_) => "custom bytes",
             Input::Missing => "no input",
         }
@@ -59,6 +65,9 @@ pub enum Output {
     SpinMillis(u64),
     /// Output of `noop`.
     Noop,
+    /// Output of `exec`, whatever the program's exit status: the worker
+    /// reports a non-zero one as a failed task.
+    Exec(Box<ExecOutput>),
     /// Output of a custom kind.
     Custom(Bytes),
 }

@@ -21,6 +21,7 @@ pub(crate) struct Job {
     pub(crate) key: u64,
     pub(crate) session: u64,
     pub(crate) task: Task,
+    pub(crate) context: wire::TaskContext,
     pub(crate) timeout: Option<Duration>,
     pub(crate) reply: UnboundedSender<Completion>,
 }
@@ -210,7 +211,7 @@ fn run_slot(shared: &Shared) {
 }
 
 fn error(code: ErrorCode, message: String) -> completion::Outcome {
-    completion::Outcome::Error(cluster_proto::TaskError { code: code as i32, message })
+    completion::Outcome::Error(cluster_proto::TaskError { code: code as i32, message, exec: None })
 }
 
 /// A cancelled task's completion, for tasks stopped before they started.
@@ -225,7 +226,7 @@ pub(crate) fn cancelled(job: &Job) -> Completion {
 fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> Completion {
     let task = &job.task;
     let start = Instant::now();
-    let input = wire::input(task);
+    let input = wire::input(task, &job.context);
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.run(&task.kind, &input, token)));
     let outcome = match outcome {
@@ -233,7 +234,7 @@ fn run_task(registry: &Registry, job: &Job, token: &CancelToken) -> Completion {
             ErrorCode::TimedOut,
             format!("ran over its timeout of {} ms", job.timeout.unwrap_or_default().as_millis()),
         ),
-        Ok(Ok(output)) => completion::Outcome::Output(wire::output(output)),
+        Ok(Ok(output)) => wire::outcome(output),
         Ok(Err(err)) => completion::Outcome::Error(wire::error(err)),
         Err(panic) => {
             let what = panic

@@ -136,6 +136,12 @@ pub enum StartError {
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+    /// Commands allowed with no authentication at all.
+    #[error(
+        "--allow-exec runs the commands callers send: it needs the cluster secret (--secret-file or \
+         CLUSTER_SECRET) or mutual TLS (--tls-client-ca), even on loopback"
+    )]
+    ExecWithoutAuth,
 }
 
 /// Settings a worker cannot start with.
@@ -225,6 +231,10 @@ impl RunningWorker {
 /// Starts a worker with the given task registry.
 pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWorker, StartError> {
     config.validate()?;
+    let open = config.security.secret.is_none() && !config.security.requires_client_cert();
+    if open && registry.names().any(|name| name == "exec") {
+        return Err(StartError::ExecWithoutAuth);
+    }
     if let Some(url) = &config.coordinator {
         // A malformed URL is a mistake to report now, not to retry forever.
         cluster_node::endpoint(&config.security, url, Duration::from_secs(3))
@@ -255,8 +265,10 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     );
     let (sessions, sessions_rx) = watch::channel(0usize);
     let (phase, phase_rx) = watch::channel(session::Phase::Serving);
+    let display = config.name.clone().or(advertise.clone()).unwrap_or_else(|| addr.to_string());
     let service = session::SessionService {
         info,
+        display: display.into(),
         executor: executor.clone(),
         heartbeat_interval: config.heartbeat_interval,
         max_message_bytes: config.max_message_bytes,

@@ -34,6 +34,9 @@ pub(crate) enum Phase {
 
 pub(crate) struct SessionService {
     pub(crate) info: WorkerInfo,
+    /// How this worker is known (its advertised address, else its name or
+    /// listen address): what its tasks see as CLUSTER_WORKER.
+    pub(crate) display: Arc<str>,
     pub(crate) executor: Arc<Executor>,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) max_message_bytes: usize,
@@ -70,6 +73,7 @@ impl WorkerService for SessionService {
         let session = Session {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             executor: self.executor.clone(),
+            display: self.display.clone(),
             phase: self.phase.clone(),
             peer,
             max_message_bytes: self.max_message_bytes,
@@ -101,6 +105,7 @@ impl WorkerService for SessionService {
 struct Session {
     id: u64,
     executor: Arc<Executor>,
+    display: Arc<str>,
     phase: watch::Receiver<Phase>,
     peer: String,
     max_message_bytes: usize,
@@ -158,6 +163,11 @@ impl Session {
                         key: a.key,
                         session: self.id,
                         task: a.task.unwrap_or_default(),
+                        context: crate::wire::TaskContext {
+                            job_id: a.job_id,
+                            task_id: a.task_id,
+                            worker: self.display.clone(),
+                        },
                         timeout: a.timeout_ms.map(Duration::from_millis),
                         reply: done_tx.clone(),
                     }));

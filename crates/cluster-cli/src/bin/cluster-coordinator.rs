@@ -49,6 +49,11 @@ struct Args {
     /// own); a task over it is stopped and counts as a failed attempt.
     #[arg(long, env = "CLUSTER_TASK_TIMEOUT_MS")]
     task_timeout_ms: Option<u64>,
+    /// Longest a task waits, in milliseconds, while no connected worker can
+    /// run it (none advertises its kind and the job's required labels);
+    /// then it fails with UNKNOWN_KIND. A job may set its own.
+    #[arg(long, env = "CLUSTER_UNROUTABLE_TIMEOUT_MS", default_value_t = CoreConfig::default().unroutable_timeout_ms)]
+    unroutable_timeout_ms: u64,
     /// Most tasks waiting in the queue; clients submitting more wait.
     #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
@@ -78,6 +83,7 @@ impl TryFrom<Args> for CoordinatorConfig {
                 prefetch_per_core: args.prefetch,
                 max_attempts: args.max_attempts,
                 default_timeout_ms: args.task_timeout_ms,
+                unroutable_timeout_ms: args.unroutable_timeout_ms,
             },
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
             forget_lost: Duration::from_millis(args.forget_lost_ms),

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use cluster_cli::security::NodeSecurityArgs;
 use cluster_node::Signal;
+use cluster_tasks::{Allow, Exec};
 use cluster_worker::{available_cores, WorkerConfig};
 
 /// A cluster worker node: runs the tasks a coordinator sends on exactly
@@ -50,6 +51,18 @@ struct Args {
     /// fails its task.
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
+    /// Run `exec` tasks: any program (no value), or only these (comma-
+    /// separated names or absolute paths, matched exactly against the
+    /// command's first word). Needs the secret or mutual TLS.
+    #[arg(long, env = "CLUSTER_ALLOW_EXEC", num_args = 0..=1, value_delimiter = ',', default_missing_value = "")]
+    allow_exec: Option<Vec<String>>,
+    /// A variable every exec command gets, as KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = parse_label, requires = "allow_exec")]
+    env: Vec<(String, String)>,
+    /// Most bytes of an exec command's stdout, and of its stderr, kept; the
+    /// rest is dropped and the output marked truncated.
+    #[arg(long, env = "CLUSTER_MAX_OUTPUT_BYTES", default_value_t = cluster_tasks::exec::DEFAULT_MAX_OUTPUT_BYTES)]
+    max_output_bytes: u64,
     #[command(flatten)]
     security: NodeSecurityArgs,
     #[command(flatten)]
@@ -59,8 +72,18 @@ struct Args {
 fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not a key=value label")),
+        _ => Err(format!("`{s}` is not a key=value pair")),
     }
+}
+
+/// The built-in kinds, and `exec` when allowed.
+fn registry(args: &Args) -> cluster_tasks::Registry {
+    let registry = cluster_tasks::Registry::builtin();
+    let Some(allowed) = &args.allow_exec else { return registry };
+    let allowed: Vec<String> = allowed.iter().filter(|p| !p.is_empty()).cloned().collect();
+    let allow = if allowed.is_empty() { Allow::Any } else { Allow::Only(allowed) };
+    let exec = Exec::new(allow).with_env(args.env.clone()).with_max_output_bytes(args.max_output_bytes);
+    registry.with("exec", exec)
 }
 
 impl TryFrom<Args> for WorkerConfig {
@@ -90,10 +113,9 @@ async fn main() -> anyhow::Result<()> {
     cluster_cli::connections::raise_open_files_limit();
     let args = Args::parse();
     let grace = Duration::from_millis(args.drain_grace_ms);
+    let registry = registry(&args);
     let config = WorkerConfig::try_from(args)?;
-    let mut worker = cluster_worker::start(config, cluster_tasks::Registry::builtin())
-        .await
-        .context("starting the worker")?;
+    let mut worker = cluster_worker::start(config, registry).await.context("starting the worker")?;
     let signal = cluster_node::shutdown_signal().context("installing the SIGTERM handler")?;
     // The tests read this line to learn the port when listening on port 0.
     println!("cluster-worker listening on {}", worker.addr());

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc;
 
 use crate::error::CoordinatorError;
-use crate::sched::{Comm, JobId, JobSummary, Outcome, TaskKey, TaskReport, WorkerId};
+use crate::sched::{AssignedTask, Comm, JobId, JobSummary, Outcome, TaskKey, TaskReport, WorkerId};
 
 /// What the actor sends a worker's session.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub(crate) enum ToWorker {
 #[derive(Debug)]
 pub(crate) struct Assign {
     pub(crate) key: TaskKey,
+    pub(crate) job: JobId,
+    pub(crate) task_id: u64,
     pub(crate) payload: Bytes,
     pub(crate) timeout_ms: Option<u64>,
 }
@@ -38,6 +40,8 @@ pub(crate) enum JobEvent {
     Accepted(JobId),
     /// Results of finished tasks, and about how many bytes they hold.
     Results(Vec<TaskReport>, u64),
+    /// Something the client should know while it waits.
+    Notice(String),
     /// Every task has its result: the last event.
     Finished(JobSummary),
     /// The job ended without finishing: the last event.
@@ -104,7 +108,7 @@ impl JobRx {
 fn approx_len(report: &TaskReport) -> u64 {
     let outcome = match &report.outcome {
         Outcome::Output(bytes) => bytes.len(),
-        Outcome::Failed { message, .. } => message.len(),
+        Outcome::Failed { message, detail, .. } => message.len() + detail.as_ref().map_or(0, Bytes::len),
     };
     (std::mem::size_of::<TaskReport>() + outcome + report.worker.len()) as u64
 }
@@ -119,8 +123,14 @@ pub(super) struct ActorComm {
 }
 
 impl Comm for ActorComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, payload: &Bytes, timeout_ms: Option<u64>) {
-        let assign = Assign { key, payload: payload.clone(), timeout_ms };
+    fn assign(&mut self, worker: WorkerId, task: AssignedTask<'_>) {
+        let assign = Assign {
+            key: task.key,
+            job: task.job,
+            task_id: task.task_id,
+            payload: task.payload.clone(),
+            timeout_ms: task.timeout_ms,
+        };
         self.assignments.entry(worker).or_default().push(assign);
     }
 
@@ -134,6 +144,10 @@ impl Comm for ActorComm {
 
     fn deliver(&mut self, job: JobId, report: TaskReport) {
         self.results.entry(job).or_default().push(report);
+    }
+
+    fn notice(&mut self, job: JobId, message: String) {
+        self.send_job(job, JobEvent::Notice(message));
     }
 
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {

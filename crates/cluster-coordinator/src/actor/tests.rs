@@ -14,7 +14,7 @@ fn limits(tasks: usize) -> Limits {
 }
 
 fn task(id: u64) -> NewTask {
-    NewTask { id, payload: Bytes::from_static(b"noop") }
+    NewTask { id, kind: "noop".into(), payload: Bytes::from_static(b"noop") }
 }
 
 fn ok() -> Finished {

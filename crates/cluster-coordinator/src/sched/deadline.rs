@@ -49,6 +49,34 @@ impl Core {
         for (worker_id, key, timeout) in overdue {
             self.take_back(worker_id, key, timeout, comm);
         }
+        self.check_unroutable(comm);
+    }
+
+    /// Lanes no connected worker can run: their clients are told, and past
+    /// the job's unroutable timeout their tasks fail with UNKNOWN_KIND.
+    fn check_unroutable(&mut self, comm: &mut impl Comm) {
+        let now = self.now_ms;
+        for class in self.routing.unroutable_with_parked() {
+            // Lanes of jobs that ended are forgotten here too.
+            let jobs = &self.jobs;
+            self.routing.class(class).parked.retain(|(job, _)| jobs.contains_key(job));
+            for lane in self.routing.class(class).parked.clone() {
+                self.block_lane(lane, comm);
+                let Some(job) = self.jobs.get_mut(&lane.0) else { continue };
+                let timeout = job.unroutable_timeout_ms;
+                let Some(lane) = job.lanes.get_mut(lane.1 as usize) else { continue };
+                let Some(_) = lane.blocked_since.filter(|&since| now.saturating_sub(since) >= timeout) else {
+                    continue;
+                };
+                let queue = std::mem::take(&mut lane.queue);
+                lane.blocked_since = None;
+                let message = self.routing.unroutable_message(class, timeout);
+                self.unqueue(&queue);
+                for key in queue {
+                    self.fail(key, FailureCode::UnknownKind, message.clone(), comm);
+                }
+            }
+        }
     }
 
     /// A job's time is up: every task without a result fails, queued ones
@@ -57,10 +85,8 @@ impl Core {
     fn expire_job(&mut self, job_id: JobId, allowed: u64, comm: &mut impl Comm) {
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         job.expired = true;
-        let queued = std::mem::take(&mut job.queue);
         let message = || format!("the job's deadline of {allowed} ms passed before the task finished");
-        self.unqueue(&queued);
-        for key in queued {
+        for key in self.take_queued(job_id) {
             self.fail(key, FailureCode::TimedOut, message(), comm);
         }
         for (worker_id, keys) in self.assigned_tasks_of(job_id) {

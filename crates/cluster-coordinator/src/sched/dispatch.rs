@@ -1,11 +1,14 @@
-//! Where tasks go: the weighted least-loaded index, dispatch from the queue,
-//! and work stealing (prefetched tasks asked back for idle cores).
+//! Where tasks go: the weighted least-loaded index, dispatch from the queue
+//! to eligible workers, and work stealing (prefetched tasks asked back for
+//! idle cores that can run them).
 
 use std::collections::BTreeSet;
 
+use super::queue::Place;
+use super::routing::{ClassId, ProfileId};
 use super::task::TaskState;
 use super::worker::Indexed;
-use super::{Comm, Core, WorkerId};
+use super::{AssignedTask, Comm, Core, WorkerId};
 
 /// A worker's place in the index. Ordered by `(in_flight + 1) / capacity`,
 /// then by the tick of its last assignment (idle longest first), then by id.
@@ -64,73 +67,127 @@ impl LoadIndex {
 }
 
 impl Core {
-    /// Hands queued tasks to workers, least loaded first, taking from the
-    /// jobs in turn; when no task is left to place and cores are idle, asks
-    /// busy workers to give back prefetched tasks so the idle cores get them.
+    /// Hands queued tasks to workers that can run them, least loaded first,
+    /// taking from the lanes in turn; then, where cores are idle and no
+    /// queued task fits them, asks busy workers to give back prefetched
+    /// tasks those cores can run.
     pub fn schedule(&mut self, comm: &mut impl Comm) {
         self.dispatch(comm);
-        if !self.has_ready() {
-            self.steal(comm);
-        }
+        self.steal(comm);
     }
 
     fn dispatch(&mut self, comm: &mut impl Comm) {
-        while let Some(key) = self.peek_ready() {
-            let Some(entry) = self.tasks.get(key) else {
-                self.take_ready(); // gone; cannot happen, but never loop on it
+        while let Some(&(job_id, index)) = self.ring.0.front() {
+            let Some(job) = self.jobs.get_mut(&job_id) else {
+                self.ring.0.pop_front(); // its job ended
                 continue;
             };
+            let paused = job.paused;
+            let lane = &mut job.lanes[index as usize];
+            let Some(&key) = lane.queue.front().filter(|_| !paused) else {
+                lane.place = Place::Idle;
+                self.ring.0.pop_front();
+                continue;
+            };
+            let class = lane.class;
             // A task taken back for an idle core goes to an idle worker;
             // least-loaded order could send it straight back (weights).
-            let slot = if entry.stolen { self.idle.first().or(self.load.first()) } else { self.load.first() };
-            let Some(slot) = slot else { break };
-            self.take_ready();
-            let worker_id = slot.worker();
-            let Some(worker) = self.workers.get_mut(&worker_id) else { break };
+            let stolen = self.tasks.get(key).is_some_and(|entry| entry.stolen);
+            let Some(slot) = self.routing.pick(class, stolen) else {
+                self.ring.0.pop_front();
+                self.park((job_id, index), comm);
+                continue;
+            };
+            lane.queue.pop_front();
+            lane.blocked_since = None;
+            job.served = true;
+            self.ring.0.pop_front();
+            if lane.queue.is_empty() {
+                lane.place = Place::Idle;
+            } else {
+                self.ring.0.push_back((job_id, index));
+            }
+            let timeout_ms = job.timeout_ms;
             let Some(entry) = self.tasks.get_mut(key) else { continue };
-            let timeout_ms = self.jobs.get(&entry.job).and_then(|job| job.timeout_ms);
+            self.queued -= 1;
+            self.queued_bytes -= entry.payload.len() as u64;
+            let worker_id = slot.worker();
+            let Some(worker) = self.workers.get_mut(&worker_id) else { continue };
             self.tick += 1;
             let seq = self.tick;
             worker.assigned.push(seq, key);
             worker.last_assigned = seq;
-            entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: false };
+            entry.state = TaskState::Assigned { worker: worker_id, seq, revoking: None };
             entry.stolen = false;
-            comm.assign(worker_id, key, &entry.payload, timeout_ms);
+            let task =
+                AssignedTask { key, job: job_id, task_id: entry.id, payload: &entry.payload, timeout_ms };
+            comm.assign(worker_id, task);
             self.reindex(worker_id);
+            self.list_victim(worker_id, class);
+        }
+    }
+
+    /// Lists a worker that holds unstarted tasks as a steal candidate for
+    /// `class` (the class of the task it was just given).
+    fn list_victim(&mut self, worker_id: WorkerId, class: ClassId) {
+        let Some(worker) = self.workers.get_mut(&worker_id) else { return };
+        if worker.indexed.prefetched > 0 && !worker.victim_of.contains(&class) {
+            worker.victim_of.push(class);
+            self.routing.class(class).victims.push(worker_id);
         }
     }
 
     fn steal(&mut self, comm: &mut impl Comm) {
-        while self.revoking < self.idle_cores {
-            let Some(&victim) = self.victims.last() else { return };
-            let prefetched = self.workers.get(&victim).map_or(0, |w| w.indexed.prefetched);
-            if prefetched == 0 {
-                self.victims.pop();
-                if let Some(worker) = self.workers.get_mut(&victim) {
-                    worker.victim_listed = false;
-                }
+        for profile_index in 0..self.routing.profiles.len() {
+            let profile = &self.routing.profiles[profile_index];
+            if profile.idle_cores <= profile.revoking {
                 continue;
             }
-            let want = (self.idle_cores - self.revoking).min(u64::from(prefetched)) as usize;
-            let Some(worker) = self.workers.get_mut(&victim) else { return };
+            let (thief, classes) = (profile.id(), profile.classes.clone());
+            for class in classes {
+                self.steal_for(thief, class, comm);
+            }
+        }
+    }
+
+    /// Asks busy workers for unstarted tasks of `class`, as many as the
+    /// idle cores of `thief` (a profile that can run them) want.
+    fn steal_for(&mut self, thief: ProfileId, class: ClassId, comm: &mut impl Comm) {
+        loop {
+            let profile = self.routing.profile(thief);
+            let want = profile.idle_cores.saturating_sub(profile.revoking) as usize;
+            if want == 0 {
+                return;
+            }
+            let Some(&victim) = self.routing.class(class).victims.last() else { return };
+            let Some(worker) = self.workers.get_mut(&victim) else {
+                self.routing.class(class).victims.pop();
+                continue;
+            };
             // The newest assignments are the ones furthest from starting.
+            let prefetched = worker.indexed.prefetched as usize;
             let mut asked = Vec::new();
-            for key in worker.assigned.keys().rev() {
+            for key in worker.assigned.keys().rev().take(prefetched) {
                 if asked.len() == want {
                     break;
                 }
                 if let Some(entry) = self.tasks.get_mut(key) {
-                    if let TaskState::Assigned { worker, seq, revoking: false } = entry.state {
-                        entry.state = TaskState::Assigned { worker, seq, revoking: true };
-                        asked.push((key, seq));
+                    if let TaskState::Assigned { worker, seq, revoking: None } = entry.state {
+                        if entry.class == class {
+                            entry.state = TaskState::Assigned { worker, seq, revoking: Some(thief) };
+                            asked.push((key, seq));
+                        }
                     }
                 }
             }
             if asked.is_empty() {
-                return;
+                // Nothing of this class to give: off this class's stack.
+                self.routing.class(class).victims.pop();
+                worker.victim_of.retain(|&c| c != class);
+                continue;
             }
             worker.revoking += asked.len() as u32;
-            self.revoking += asked.len() as u64;
+            self.routing.profile(thief).revoking += asked.len() as u64;
             let keys = asked.iter().map(|&(key, _)| key).collect();
             worker.pending_revokes.push_back(asked);
             comm.revoke(victim, keys);
@@ -145,18 +202,25 @@ impl Core {
         worker.assigned.mark_running(worker.free_cores() as usize, self.now_ms);
         let new = worker.index_entry(id);
         let old = std::mem::replace(&mut worker.indexed, new);
-        if new.prefetched > 0 && !worker.victim_listed {
-            worker.victim_listed = true;
-            self.victims.push(id);
-        }
-        self.apply_index(old, new);
+        let profile = worker.profile;
+        self.apply_index(profile, old, new);
     }
 
-    /// Removes `old`'s entries from the indexes and adds `new`'s.
-    pub(super) fn apply_index(&mut self, old: Indexed, new: Indexed) {
-        self.load.replace(old.load, new.load);
-        self.idle.replace(old.idle_key, new.idle_key);
-        self.idle_cores = self.idle_cores - u64::from(old.idle) + u64::from(new.idle);
+    /// Removes `old`'s entries from the profile's indexes and adds `new`'s;
+    /// a worker with a free slot wakes the lanes parked for its classes.
+    pub(super) fn apply_index(&mut self, profile_id: ProfileId, old: Indexed, new: Indexed) {
+        let profile = self.routing.profile(profile_id);
+        profile.load.replace(old.load, new.load);
+        profile.idle.replace(old.idle_key, new.idle_key);
+        profile.idle_cores = profile.idle_cores - u64::from(old.idle) + u64::from(new.idle);
+        if new.load.is_some() {
+            for index in 0..profile.classes.len() {
+                let class = self.routing.profile(profile_id).classes[index];
+                if !self.routing.class(class).parked.is_empty() {
+                    self.unpark(class);
+                }
+            }
+        }
     }
 }
 

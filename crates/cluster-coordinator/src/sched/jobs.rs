@@ -1,8 +1,10 @@
 //! Jobs: their lifecycle (open, input closed, cancelled, finished), their
 //! results, and the per-worker shares their summaries report.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
+use super::queue::{Lane, Place};
+use super::routing::ClassId;
 use super::{Comm, Core, FailureCode, JobId, JobSpec, JobStats, JobSummary, Outcome, Share, TaskKey};
 use super::{TaskReport, WorkerId};
 
@@ -20,10 +22,12 @@ pub(super) struct Job {
     pub(super) participants: Vec<WorkerId>,
     /// Shares of participants that left before the job ended.
     pub(super) departed: Vec<(WorkerId, Share)>,
-    /// Its tasks waiting for a worker, next first.
-    pub(super) queue: VecDeque<TaskKey>,
-    /// Whether it is listed in the core's ring of jobs to serve.
-    pub(super) in_ring: bool,
+    /// Labels a worker must carry to get its tasks.
+    pub(super) require: BTreeMap<String, String>,
+    /// Longest its tasks wait when no connected worker can run them.
+    pub(super) unroutable_timeout_ms: u64,
+    /// Its tasks waiting for a worker, one lane per class.
+    pub(super) lanes: Vec<Lane>,
     /// Not dispatched for now: its client has too many results unread.
     pub(super) paused: bool,
     /// Whether a task of it was ever dispatched.
@@ -34,6 +38,29 @@ pub(super) struct Job {
     /// Its deadline passed: every task without a result failed, and tasks
     /// still arriving fail at once.
     pub(super) expired: bool,
+}
+
+impl Job {
+    /// The index of its lane for `class`, made if new.
+    pub(super) fn lane_of(&mut self, class: ClassId) -> usize {
+        match self.lanes.iter().position(|lane| lane.class == class) {
+            Some(index) => index,
+            None => {
+                self.lanes.push(Lane {
+                    class,
+                    queue: Default::default(),
+                    place: Place::Idle,
+                    blocked_since: None,
+                });
+                self.lanes.len() - 1
+            }
+        }
+    }
+
+    /// The class of its tasks of `kind`, if a lane has it already.
+    pub(super) fn known_class(&self, kind: &str, classes: &[super::routing::Class]) -> Option<ClassId> {
+        self.lanes.iter().map(|lane| lane.class).find(|class| classes[class.index()].kind == kind)
+    }
 }
 
 impl Core {
@@ -48,6 +75,11 @@ impl Core {
                 submitted: job.submitted,
                 finished: job.submitted - job.remaining,
                 paused: job.paused,
+                blocked: job
+                    .lanes
+                    .iter()
+                    .find(|lane| lane.blocked_since.is_some())
+                    .map(|lane| self.routing.waiting_message(lane.class, self.workers.len())),
             })
             .collect();
         stats.sort_by_key(|s| s.id);
@@ -58,10 +90,13 @@ impl Core {
     pub fn open_job(&mut self, job: JobId, spec: JobSpec) {
         let timeout_ms = spec.timeout_ms.or(self.config.default_timeout_ms);
         let deadline = spec.deadline_ms.map(|ms| (self.now_ms.saturating_add(ms), ms));
+        let unroutable_timeout_ms = spec.unroutable_timeout_ms.unwrap_or(self.config.unroutable_timeout_ms);
         self.jobs.entry(job).or_insert_with(|| Job {
             name: spec.name,
             timeout_ms,
             deadline,
+            require: spec.require,
+            unroutable_timeout_ms,
             ..Job::default()
         });
     }
@@ -88,13 +123,11 @@ impl Core {
     /// stopped on their workers (whose answers are then discarded). Returns
     /// how many tasks had no result yet.
     pub fn cancel_job(&mut self, job: JobId, comm: &mut impl Comm) -> u64 {
-        let Some(mut entry) = self.jobs.remove(&job) else { return 0 };
-        self.collect_shares(job, std::mem::take(&mut entry.participants));
-        let queue = std::mem::take(&mut entry.queue);
-        self.unqueue(&queue);
-        for key in queue {
+        for key in self.take_queued(job) {
             self.tasks.remove(key);
         }
+        let Some(mut entry) = self.jobs.remove(&job) else { return 0 };
+        self.collect_shares(job, std::mem::take(&mut entry.participants));
         // Its assigned tasks stay in the table until their workers answer,
         // so those answers are recognised (and dropped) as its.
         for (worker, keys) in self.assigned_tasks_of(job) {
@@ -120,7 +153,7 @@ impl Core {
         let Some(mut entry) = self.tasks.remove(key) else { return };
         let report = TaskReport {
             id: entry.id,
-            outcome: Outcome::Failed { code, message },
+            outcome: Outcome::Failed { code, message, detail: None },
             worker: entry.tried_on.pop().unwrap_or_default(),
             run_micros: 0,
             attempts: entry.attempts,

@@ -8,6 +8,8 @@
 //! - `model`: the vocabulary (worker, task, outcome, summary);
 //! - `task` and `table`: the task table, a generational slab;
 //! - `worker`: a connected worker's pipeline and shares;
+//! - `routing`: which workers may run which tasks (profiles and classes);
+//! - `queue`: per-job lanes served in turn;
 //! - `dispatch`: the least-loaded index, dispatch and work stealing;
 //! - `jobs`: a job's lifecycle and summary.
 
@@ -18,6 +20,7 @@ mod ids;
 mod jobs;
 mod model;
 mod queue;
+mod routing;
 mod table;
 mod task;
 #[cfg(test)]
@@ -26,15 +29,15 @@ mod worker;
 
 use std::collections::HashSet;
 
-pub use comm::Comm;
+pub use comm::{AssignedTask, Comm};
 pub use ids::{JobId, TaskKey, WorkerId};
 pub use model::{
     FailureCode, Finished, JobSpec, JobSummary, NewTask, Outcome, Share, TaskReport, WorkerDesc, MAX_CORES,
 };
 
-use dispatch::LoadIndex;
 use jobs::Job;
 use queue::Ring;
+use routing::Routing;
 // Ids are ours, not a client's, so a fast non-DoS-resistant hash is fine.
 use rustc_hash::FxHashMap as HashMap;
 use table::Table;
@@ -52,11 +55,19 @@ pub struct CoreConfig {
     pub max_attempts: u32,
     /// Timeout of a task whose job sets none, in milliseconds.
     pub default_timeout_ms: Option<u64>,
+    /// Longest a task waits when no connected worker can run it, in
+    /// milliseconds, for jobs that set none; then it fails (UNKNOWN_KIND).
+    pub unroutable_timeout_ms: u64,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        Self { prefetch_per_core: 2, max_attempts: 3, default_timeout_ms: None }
+        Self {
+            prefetch_per_core: 2,
+            max_attempts: 3,
+            default_timeout_ms: None,
+            unroutable_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -73,6 +84,8 @@ pub struct JobStats {
     pub finished: u64,
     /// Dispatch paused until its client reads its results.
     pub paused: bool,
+    /// Why some of its tasks wait with no worker able to run them.
+    pub blocked: Option<String>,
 }
 
 /// One worker's figures, for status reports.
@@ -93,20 +106,10 @@ pub struct WorkerStats {
 pub struct Core {
     config: CoreConfig,
     workers: HashMap<WorkerId, Worker>,
-    /// Active workers with a free pipeline slot, least loaded first.
-    load: LoadIndex,
-    /// Active workers with an idle core, least loaded first: where tasks
-    /// taken back from busy workers go.
-    idle: LoadIndex,
-    /// Workers that held unstarted tasks beyond their cores when last
-    /// indexed: candidates to steal from, checked when popped (a stack with
-    /// lazy deletion: each worker is listed at most once).
-    victims: Vec<WorkerId>,
-    /// Sum over workers of cores without a task.
-    idle_cores: u64,
-    /// Tasks asked back from workers and not answered yet.
-    revoking: u64,
-    /// Jobs with queued tasks, served in turn (each job keeps its queue).
+    /// Workers grouped by what they run, each group with its least-loaded
+    /// indexes; tasks grouped by what they need.
+    routing: Routing,
+    /// Job lanes with queued tasks, served in turn.
     ring: Ring,
     /// Tasks queued over all jobs, and their payloads' bytes.
     queued: u64,
@@ -163,7 +166,9 @@ impl Core {
 
     /// A worker's session opened.
     pub fn add_worker(&mut self, id: WorkerId, desc: WorkerDesc) {
-        self.workers.insert(id, Worker::new(desc, self.config.prefetch_per_core));
+        let profile = self.routing.profile_for(&desc);
+        self.routing.profile(profile).active += 1;
+        self.workers.insert(id, Worker::new(desc, profile, self.config.prefetch_per_core));
         self.reindex(id);
     }
 
@@ -172,7 +177,10 @@ impl Core {
     /// spend an attempt, and fail once they have spent `max_attempts`.
     pub fn remove_worker(&mut self, id: WorkerId, comm: &mut impl Comm) {
         let Some(mut worker) = self.workers.remove(&id) else { return };
-        self.apply_index(worker.indexed, Indexed::default());
+        self.apply_index(worker.profile, worker.indexed, Indexed::default());
+        if !worker.draining {
+            self.routing.profile(worker.profile).active -= 1;
+        }
         for (job, share) in worker.take_all_shares() {
             if let Some(job) = self.jobs.get_mut(&job) {
                 job.departed.push((id, share));
@@ -182,8 +190,8 @@ impl Core {
         let mut requeue = Vec::new();
         for (position, key) in worker.assigned.take().into_iter().enumerate() {
             let Some(entry) = self.tasks.get_mut(key) else { continue };
-            if let TaskState::Assigned { revoking: true, .. } = entry.state {
-                self.revoking -= 1;
+            if let TaskState::Assigned { revoking: Some(thief), .. } = entry.state {
+                self.routing.profile(thief).revoking -= 1;
             }
             if !self.jobs.contains_key(&entry.job) {
                 self.tasks.remove(key); // its job was cancelled
@@ -219,10 +227,26 @@ impl Core {
                 self.reject(job, task.id, Outcome::failed(FailureCode::TimedOut, message), comm);
                 continue;
             }
+            let class = match entry.known_class(&task.kind, &self.routing.classes) {
+                Some(class) => class,
+                None => match self.routing.class_for(&task.kind, &entry.require) {
+                    Some(class) => class,
+                    None => {
+                        let message = format!(
+                            "too many distinct task kinds in the cluster (at most {}): kind '{}' refused",
+                            routing::MAX_CLASSES,
+                            task.kind
+                        );
+                        self.reject(job, task.id, Outcome::failed(FailureCode::InvalidInput, message), comm);
+                        continue;
+                    }
+                },
+            };
             entry.remaining += 1;
             entry.submitted += 1;
             let key = self.tasks.insert(TaskEntry {
                 job,
+                class,
                 id: task.id,
                 payload: task.payload,
                 state: TaskState::Queued,
@@ -302,6 +326,9 @@ impl Core {
     /// `returned` unstarted; those go back to the front of the queue.
     pub fn drain_worker(&mut self, worker_id: WorkerId, returned: &[TaskKey]) {
         let Some(worker) = self.workers.get_mut(&worker_id) else { return };
+        if !worker.draining {
+            self.routing.profile(worker.profile).active -= 1;
+        }
         worker.draining = true;
         let mut requeue = Vec::new();
         for &key in returned {
@@ -326,7 +353,7 @@ impl Core {
                 // The same assignment the request was about: a task that
                 // timed out and came back to this worker has a new seq, and
                 // an answer to an older request must not touch it.
-                TaskState::Assigned { worker, seq, revoking: true }
+                TaskState::Assigned { worker, seq, revoking: Some(thief) }
                     if worker == worker_id && seq == asked_seq =>
                 {
                     if returned.contains(&key) {
@@ -338,8 +365,8 @@ impl Core {
                             requeue.push(key);
                         }
                     } else {
-                        entry.state = TaskState::Assigned { worker, seq, revoking: false };
-                        self.revoking -= 1;
+                        entry.state = TaskState::Assigned { worker, seq, revoking: None };
+                        self.routing.profile(thief).revoking -= 1;
                         if let Some(w) = self.workers.get_mut(&worker_id) {
                             w.revoking -= 1;
                         }
@@ -364,9 +391,9 @@ impl Core {
         let Some(w) = self.workers.get_mut(&worker_id) else { return false };
         entry.state = TaskState::Queued;
         w.assigned.remove(seq);
-        if revoking {
+        if let Some(thief) = revoking {
             w.revoking -= 1;
-            self.revoking -= 1;
+            self.routing.profile(thief).revoking -= 1;
         }
         true
     }

@@ -33,7 +33,8 @@ pub const MAX_CORES: u32 = 4096;
 
 #[cfg_attr(not(any(test, feature = "bench")), allow(dead_code))]
 impl WorkerDesc {
-    /// A worker called `name` with `cores` of weight 1, for tests and benches.
+    /// A worker called `name` with `cores` of weight 1 that runs `noop`, for
+    /// tests and benches.
     pub fn new(name: &str, cores: u32) -> Self {
         Self {
             id: name.into(),
@@ -42,9 +43,14 @@ impl WorkerDesc {
             cores,
             weight: 1.0,
             labels: BTreeMap::new(),
-            kinds: Vec::new(),
+            kinds: vec!["noop".into()],
             version: String::new(),
         }
+    }
+
+    /// The same worker running these kinds instead.
+    pub fn with_kinds(self, kinds: &[&str]) -> Self {
+        Self { kinds: kinds.iter().map(|&kind| kind.to_owned()).collect(), ..self }
     }
 
     /// The same worker with another weight.
@@ -63,6 +69,8 @@ impl WorkerDesc {
 pub struct NewTask {
     /// The client's id for it, echoed in its result.
     pub id: u64,
+    /// Its kind: only a worker that runs it gets the task.
+    pub kind: String,
     /// What the worker gets: the task's kind and input, encoded once at the
     /// edge and sent as is to every worker it is assigned to.
     pub payload: Bytes,
@@ -101,13 +109,16 @@ pub enum Outcome {
         code: FailureCode,
         /// Why, for people.
         message: String,
+        /// What the worker attached (an exec task's status and output, as
+        /// an encoded `ExecOutput`), passed through.
+        detail: Option<Bytes>,
     },
 }
 
 impl Outcome {
     /// A failure.
     pub fn failed(code: FailureCode, message: impl Into<String>) -> Self {
-        Outcome::Failed { code, message: message.into() }
+        Outcome::Failed { code, message: message.into(), detail: None }
     }
 
     /// Whether the task succeeded.
@@ -173,4 +184,9 @@ pub struct JobSpec {
     pub timeout_ms: Option<u64>,
     /// Longest the whole job may take, in milliseconds from its opening.
     pub deadline_ms: Option<u64>,
+    /// Labels a worker must carry to get the job's tasks.
+    pub require: BTreeMap<String, String>,
+    /// Longest a task may wait when no connected worker can run it, in
+    /// milliseconds; `None` takes the default.
+    pub unroutable_timeout_ms: Option<u64>,
 }

@@ -3,17 +3,26 @@
 
 use bytes::Bytes;
 
+use super::routing::{ClassId, ProfileId};
 use super::{JobId, WorkerId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TaskState {
     Queued,
-    Assigned { worker: WorkerId, seq: u64, revoking: bool },
+    /// On `worker` since assignment `seq`; `revoking`: asked back for an
+    /// idle core of that profile.
+    Assigned {
+        worker: WorkerId,
+        seq: u64,
+        revoking: Option<ProfileId>,
+    },
 }
 
 #[derive(Debug)]
 pub(super) struct TaskEntry {
     pub(super) job: JobId,
+    /// Its kind and required labels: which workers may run it.
+    pub(super) class: ClassId,
     /// The client's id for the task.
     pub(super) id: u64,
     /// Kind and input, encoded for the worker.

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use super::dispatch::LoadKey;
+use super::routing::{ClassId, ProfileId};
 use super::{JobId, Share, TaskKey, WorkerDesc, WorkerId};
 
 /// What a worker contributes to the core's indexes right now, kept so the
@@ -27,6 +28,8 @@ const MIN_RUN_MICROS: f64 = 10.0;
 #[derive(Debug)]
 pub(super) struct Worker {
     pub(super) desc: WorkerDesc,
+    /// Its kinds and labels, as the routing knows them.
+    pub(super) profile: ProfileId,
     capacity: f64,
     /// The configured prefetch per core: the floor of the adaptive one.
     min_prefetch: u32,
@@ -52,8 +55,8 @@ pub(super) struct Worker {
     /// timeout without a word: each may still hold a core, so the worker
     /// counts one core fewer per task until it reports that task.
     pub(super) stuck: Vec<TaskKey>,
-    /// Whether it is on the core's stack of steal candidates.
-    pub(super) victim_listed: bool,
+    /// The classes on whose stacks of steal candidates it is listed.
+    pub(super) victim_of: Vec<ClassId>,
     /// Per unfinished job: tasks it ran and their run time in microseconds.
     job_shares: Vec<(JobId, u64, u64)>,
     pub(super) indexed: Indexed,
@@ -61,8 +64,9 @@ pub(super) struct Worker {
 
 impl Worker {
     /// A worker as `desc` describes it (validated at the wire edge).
-    pub(super) fn new(desc: WorkerDesc, prefetch_per_core: u32) -> Self {
+    pub(super) fn new(desc: WorkerDesc, profile: ProfileId, prefetch_per_core: u32) -> Self {
         Self {
+            profile,
             capacity: desc.capacity(),
             min_prefetch: prefetch_per_core,
             prefetch: prefetch_per_core,
@@ -75,7 +79,7 @@ impl Worker {
             last_assigned: 0,
             draining: false,
             stuck: Vec::new(),
-            victim_listed: false,
+            victim_of: Vec::new(),
             job_shares: Vec::new(),
             indexed: Indexed::default(),
         }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use cluster_proto::batch;
 use cluster_proto::client_service_server::ClientService;
 use cluster_proto::{
-    submit_response, CancelRequest, CancelResponse, JobAccepted, StatusRequest, StatusResponse,
+    submit_response, CancelRequest, CancelResponse, JobAccepted, Notice, StatusRequest, StatusResponse,
     SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
@@ -106,6 +106,10 @@ fn job_stream(
                 }
                 JobEvent::Results(reports, _) => {
                     (wire::result_messages(reports, max_message_bytes).into_iter().map(Ok).collect(), false)
+                }
+                JobEvent::Notice(message) => {
+                    let notice = submit_response::Event::Notice(Notice { message });
+                    (vec![Ok(wire::response(notice))], false)
                 }
                 JobEvent::Finished(summary) => {
                     let summary = submit_response::Event::Summary(wire::summary(summary));

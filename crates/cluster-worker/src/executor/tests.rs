@@ -92,6 +92,7 @@ impl Rig {
             key,
             session,
             task: Task { id: key, kind: kind.into(), input },
+            context: Default::default(),
             timeout: None,
             reply: self.reply.clone(),
         }

@@ -1,5 +1,6 @@
 //! `cluster-submit`: run tasks on a cluster, or on an embedded one.
 
+mod exec;
 mod report;
 
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use cluster_cli::security::ClientSecurityArgs;
 use cluster_client::embedded::Embedded;
-use cluster_client::{tasks, Client};
+use cluster_client::{tasks, Client, JobEvent};
 use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
 use serde_json::json;
 
@@ -60,6 +61,17 @@ enum Command {
         /// Number of tasks.
         #[arg(long, env = "CLUSTER_COUNT")]
         count: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run a command per input on workers started with --allow-exec; each
+    /// command's stdout is printed in input order, its stderr lines on
+    /// stderr prefixed by the input's index.
+    Exec {
+        #[command(flatten)]
+        inputs: exec::Inputs,
+        #[command(flatten)]
+        template: exec::Template,
         #[command(flatten)]
         target: Target,
     },
@@ -118,12 +130,55 @@ struct Target {
     /// included; tasks without a result then fail as timed out.
     #[arg(long, env = "CLUSTER_DEADLINE_MS")]
     deadline_ms: Option<u64>,
+    /// Labels a worker must carry to get the job's tasks, as key=value
+    /// (comma-separated or repeated), e.g. gpu=1,zone=b.
+    #[arg(long, value_delimiter = ',', value_parser = parse_pair)]
+    require: Vec<(String, String)>,
+    /// Longest a task waits while no connected worker can run it, in
+    /// milliseconds; then it fails [default: the coordinator's, 30 s].
+    #[arg(long)]
+    unroutable_timeout_ms: Option<u64>,
     /// Print one JSON object per line instead of text.
     #[arg(long, env = "CLUSTER_JSON")]
     json: bool,
     /// Secret and TLS for reaching the coordinator or the --workers.
     #[command(flatten)]
     security: ClientSecurityArgs,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not a key=value pair")),
+    }
+}
+
+impl Target {
+    fn job_options(&self, name: &str) -> JobOptions {
+        JobOptions {
+            name: name.into(),
+            timeout_ms: self.timeout_ms,
+            deadline_ms: self.deadline_ms,
+            require: self.require.iter().cloned().collect(),
+            unroutable_timeout_ms: self.unroutable_timeout_ms,
+        }
+    }
+
+    /// A client of the coordinator, or of an embedded cluster started here.
+    async fn connect(&self) -> anyhow::Result<(Client, Option<Embedded>)> {
+        let security = self.security.load()?;
+        if let Some(url) = &self.coordinator {
+            return Ok((Client::connect_with(url, &security).await?, None));
+        }
+        let local = self.local_cpus.unwrap_or_else(cluster_worker::available_cores);
+        let cluster = Embedded::start(local, &self.workers, &security)
+            .await
+            .context("starting the embedded cluster")?;
+        for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
+            eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
+        }
+        Ok((Client::connect_with(&cluster.url(), cluster.security()).await?, Some(cluster)))
+    }
 }
 
 fn main() -> ExitCode {
@@ -161,6 +216,7 @@ struct Batch {
 async fn run(command: Command) -> anyhow::Result<bool> {
     let (batch, target) = match command {
         Command::Status { to, json } => return status(to.connect().await?, json).await,
+        Command::Exec { inputs, template, target } => return run_exec(inputs, template, target).await,
         Command::Cancel { to, job } => {
             let cancelled = to.connect().await?.cancel(job).await?;
             println!("job {job} cancelled: {cancelled} tasks had no result yet");
@@ -186,36 +242,18 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
     };
     let started = Instant::now();
-    let security = target.security.load()?;
-    let (mut client, embedded) = match &target.coordinator {
-        Some(url) => (Client::connect_with(url, &security).await?, None),
-        None => {
-            let local = target.local_cpus.unwrap_or_else(cluster_worker::available_cores);
-            let cluster = Embedded::start(local, &target.workers, &security)
-                .await
-                .context("starting the embedded cluster")?;
-            for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
-                eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
-            }
-            (Client::connect_with(&cluster.url(), cluster.security()).await?, Some(cluster))
-        }
-    };
+    let (mut client, embedded) = target.connect().await?;
     let keep_all = target.json || batch.per_task_lines;
     let mut results: Vec<Option<TaskResult>> =
         if keep_all { vec![None; batch.count as usize] } else { Vec::new() };
     let mut failures: Vec<TaskResult> = Vec::new();
-    let options = JobOptions {
-        name: batch.kind.into(),
-        timeout_ms: target.timeout_ms,
-        deadline_ms: target.deadline_ms,
-    };
+    let options = target.job_options(batch.kind);
     let mut job_id = 0;
     let progress = progress_bar(batch.count);
-    let run = client.run_with(
-        options,
-        batch.tasks,
-        |id| job_id = id,
-        |result| {
+    let run = client.run_events(options, batch.tasks, |event| match event {
+        JobEvent::Accepted(id) => job_id = id,
+        JobEvent::Notice(message) => progress.suspend(|| eprintln!("{message}")),
+        JobEvent::Result(result) => {
             progress.inc(1);
             if keep_all {
                 if let Some(slot) = results.get_mut(result.id as usize) {
@@ -224,8 +262,8 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             } else if !matches!(result.outcome, Some(task_result::Outcome::Output(_))) {
                 failures.push(result);
             }
-        },
-    );
+        }
+    });
     // Ctrl-C drops the job's stream, which cancels its tasks on the cluster.
     let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
     let summary = tokio::select! {
@@ -263,6 +301,46 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     }
     let delivered = summary.succeeded + summary.failed;
     Ok(summary.failed == 0 && delivered == batch.count)
+}
+
+/// `exec`: one command per input, printed in input order as results come.
+async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target) -> anyhow::Result<bool> {
+    if target.coordinator.is_none() {
+        anyhow::bail!(
+            "exec runs commands on the workers of a running cluster that allow it (cluster-worker \
+             --allow-exec): give --coordinator"
+        );
+    }
+    let inputs = inputs.load()?;
+    let count = inputs.len() as u64;
+    let tasks: Vec<Task> =
+        inputs.iter().enumerate().map(|(i, input)| template.task(i as u64, input)).collect();
+    let started = Instant::now();
+    let (mut client, _) = target.connect().await?;
+    let mut printer = exec::Printer::new(inputs, target.json);
+    let mut job_id = 0;
+    let run = client.run_events(target.job_options("exec"), tasks, |event| match event {
+        JobEvent::Accepted(id) => job_id = id,
+        JobEvent::Notice(message) => eprintln!("{message}"),
+        JobEvent::Result(result) => printer.add(result),
+    });
+    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
+    let summary = tokio::select! {
+        summary = run => summary?,
+        _ = interrupted => {
+            eprintln!("interrupted: the job's queued and running tasks are cancelled");
+            return Ok(false);
+        }
+    };
+    printer.finish();
+    let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
+    if target.json {
+        println!("{}", stats.json());
+    } else {
+        // Standard output holds the commands' output and nothing else.
+        eprint!("{}", stats.table());
+    }
+    Ok(summary.failed == 0 && summary.succeeded == count)
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal (so

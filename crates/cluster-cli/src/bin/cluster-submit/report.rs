@@ -18,6 +18,7 @@ fn output_value(result: &TaskResult) -> Result<Value, String> {
             Some(task_output::Value::SumPrimes(sum)) => json!(sum),
             Some(task_output::Value::SpinMillis(ms)) => json!(ms),
             Some(task_output::Value::Custom(bytes)) => json!(bytes.len()),
+            Some(task_output::Value::Exec(exec)) => json!(String::from_utf8_lossy(&exec.stdout)),
             Some(task_output::Value::Noop(_)) | None => Value::Null,
         }),
         Some(task_result::Outcome::Error(err)) => Err(err.message.clone()),

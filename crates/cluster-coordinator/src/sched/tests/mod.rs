@@ -6,6 +6,8 @@ use bytes::Bytes;
 
 use super::*;
 
+mod routing;
+
 /// Records every effect; fails the test if one was left unchecked.
 #[derive(Default)]
 struct TestComm {
@@ -14,14 +16,15 @@ struct TestComm {
     delivered: VecDeque<(JobId, TaskReport)>,
     finished: VecDeque<(JobId, JobSummary)>,
     cancels: VecDeque<(WorkerId, Vec<TaskKey>)>,
+    notices: VecDeque<(JobId, String)>,
     /// Timeouts of all assignments, never required to be checked.
     timeouts: Vec<Option<u64>>,
 }
 
 impl Comm for TestComm {
-    fn assign(&mut self, worker: WorkerId, key: TaskKey, _payload: &Bytes, timeout_ms: Option<u64>) {
-        self.assigned.push_back((worker, key));
-        self.timeouts.push(timeout_ms);
+    fn assign(&mut self, worker: WorkerId, task: AssignedTask<'_>) {
+        self.assigned.push_back((worker, task.key));
+        self.timeouts.push(task.timeout_ms);
     }
     fn cancel(&mut self, worker: WorkerId, keys: Vec<TaskKey>) {
         self.cancels.push_back((worker, keys));
@@ -31,6 +34,9 @@ impl Comm for TestComm {
     }
     fn deliver(&mut self, job: JobId, report: TaskReport) {
         self.delivered.push_back((job, report));
+    }
+    fn notice(&mut self, job: JobId, message: String) {
+        self.notices.push_back((job, message));
     }
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {
         self.finished.push_back((job, summary));
@@ -45,6 +51,7 @@ impl Drop for TestComm {
             assert!(self.delivered.is_empty(), "unchecked results: {:?}", self.delivered);
             assert!(self.finished.is_empty(), "unchecked job ends: {:?}", self.finished);
             assert!(self.cancels.is_empty(), "unchecked cancels: {:?}", self.cancels);
+            assert!(self.notices.is_empty(), "unchecked notices: {:?}", self.notices);
         }
     }
 }
@@ -56,7 +63,7 @@ impl TestComm {
 }
 
 fn noop(id: u64) -> NewTask {
-    NewTask { id, payload: Bytes::from_static(b"noop") }
+    NewTask { id, kind: "noop".into(), payload: Bytes::from_static(b"noop") }
 }
 
 fn ok() -> Finished {
@@ -76,7 +83,12 @@ fn job(name: &str) -> JobSpec {
 }
 
 fn core(prefetch_per_core: u32) -> Core {
-    Core::new(CoreConfig { prefetch_per_core, max_attempts: 3, default_timeout_ms: None })
+    Core::new(CoreConfig {
+        prefetch_per_core,
+        max_attempts: 3,
+        default_timeout_ms: None,
+        ..CoreConfig::default()
+    })
 }
 
 const A: WorkerId = WorkerId(1);
@@ -183,7 +195,7 @@ fn lost_worker_charges_only_running_tasks() {
     }
     let (_, failed) = comm.delivered.pop_front().unwrap();
     assert_eq!(failed.id, 0);
-    let Outcome::Failed { code, message } = failed.outcome else { panic!("expected an error") };
+    let Outcome::Failed { code, message, .. } = failed.outcome else { panic!("expected an error") };
     assert_eq!(code, FailureCode::WorkerLost);
     assert_eq!(
         message,
@@ -283,8 +295,12 @@ fn cancelled_job_drops_queued_tasks_and_discards_results() {
 
 #[test]
 fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
-    let mut core =
-        Core::new(CoreConfig { prefetch_per_core: 0, max_attempts: 3, default_timeout_ms: Some(50) });
+    let mut core = Core::new(CoreConfig {
+        prefetch_per_core: 0,
+        max_attempts: 3,
+        default_timeout_ms: Some(50),
+        ..CoreConfig::default()
+    });
     let mut comm = TestComm::default();
     core.add_worker(A, spec("a", 1, 1.0));
     core.add_worker(B, spec("b", 1, 1.0));
@@ -310,7 +326,7 @@ fn timed_out_task_is_retried_then_fails_naming_the_timeout() {
     core.complete(at, slow, error(FailureCode::TimedOut), &mut comm);
     let results: Vec<_> = comm.delivered.drain(..).map(|(_, r)| r).collect();
     assert_eq!(results.len(), 2);
-    let Outcome::Failed { code, message } = &results[1].outcome else { panic!("{results:?}") };
+    let Outcome::Failed { code, message, .. } = &results[1].outcome else { panic!("{results:?}") };
     assert_eq!(*code, FailureCode::TimedOut);
     let names: Vec<_> = tries.iter().map(|w| if *w == A { "a" } else { "b" }).collect();
     assert_eq!(*message, format!("timed out after 50 ms on each of 3 attempts (on {})", names.join(", ")));
@@ -330,6 +346,8 @@ fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
     core.drain_worker(A, &keys[1..]);
     core.schedule(&mut comm);
     assert!(comm.assigned.is_empty(), "a draining worker gets nothing");
+    let notice = comm.notices.pop_front().unwrap();
+    assert_eq!(notice, (JOB, "waiting: no active worker (1 connected)".to_string()));
     assert_eq!(core.queued(), 2);
     core.add_worker(B, spec("b", 1, 1.0));
     core.schedule(&mut comm);
@@ -400,8 +418,12 @@ fn summary_keeps_the_share_of_a_worker_that_left() {
 
 #[test]
 fn an_old_revoke_answer_does_not_touch_a_reassigned_task() {
-    let mut core =
-        Core::new(CoreConfig { prefetch_per_core: 2, max_attempts: 3, default_timeout_ms: Some(10) });
+    let mut core = Core::new(CoreConfig {
+        prefetch_per_core: 2,
+        max_attempts: 3,
+        default_timeout_ms: Some(10),
+        ..CoreConfig::default()
+    });
     let mut comm = TestComm::default();
     const C: WorkerId = WorkerId(3);
     core.add_worker(A, spec("a", 1, 1.0));
