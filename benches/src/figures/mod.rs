@@ -4,6 +4,7 @@
 
 pub(crate) mod dispatch;
 pub(crate) mod efficiency;
+pub(crate) mod exec;
 pub(crate) mod latency;
 pub(crate) mod memory;
 pub(crate) mod seed;
@@ -16,7 +17,8 @@ use anyhow::{anyhow, Result};
 use cluster_testkit::ProcCluster;
 
 /// Figure names, in the order they run; `--only` takes one of these.
-pub(crate) const NAMES: [&str; 6] = ["throughput", "latency", "efficiency", "seed", "memory", "dispatch"];
+pub(crate) const NAMES: [&str; 7] =
+    ["throughput", "latency", "efficiency", "seed", "exec", "memory", "dispatch"];
 
 /// What to run: how big each benchmark is, and extra flags for the
 /// processes it starts.
@@ -31,6 +33,7 @@ pub(crate) struct Plan {
     pub(crate) latency_jobs: usize,
     pub(crate) spin_tasks: u64,
     pub(crate) spin_ms: u64,
+    pub(crate) exec_tasks: u64,
     pub(crate) queued_tasks: u64,
     pub(crate) dispatch_workers: Vec<usize>,
     pub(crate) dispatch_cycles: u64,
@@ -48,6 +51,7 @@ impl Plan {
             latency_jobs: 2_000,
             spin_tasks: 200,
             spin_ms: 20,
+            exec_tasks: 2_000,
             queued_tasks: 1_000_000,
             dispatch_workers: vec![10, 1_000, 100_000],
             dispatch_cycles: 200_000,
@@ -61,6 +65,7 @@ impl Plan {
             throughput_tasks: 10_000,
             latency_jobs: 200,
             spin_tasks: 40,
+            exec_tasks: 100,
             queued_tasks: 100_000,
             dispatch_workers: vec![10, 1_000],
             dispatch_cycles: 20_000,
@@ -125,6 +130,7 @@ pub(crate) fn run(name: &str, plan: &Plan, rt: &tokio::runtime::Runtime) -> Resu
         "latency" => rt.block_on(latency::run(plan)),
         "efficiency" => rt.block_on(efficiency::run(plan)),
         "seed" => rt.block_on(seed::run(plan)),
+        "exec" => rt.block_on(exec::run(plan)),
         "memory" => rt.block_on(memory::run(plan)),
         "dispatch" => dispatch::run(plan),
         other => Err(anyhow!("no figure `{other}`; figures: {}", NAMES.join(", "))),

@@ -11,11 +11,13 @@ mod builtin;
 mod cancel;
 pub mod exec;
 mod registry;
+pub mod typed;
 
 pub use builtin::{sum_primes, Noop, Spin, SumPrimes, MAX_SPIN_MILLIS, MAX_SUM_PRIMES_N};
 pub use cancel::CancelToken;
 pub use exec::{Allow, Exec, ExecInput, ExecOutput};
 pub use registry::{Registry, TaskKind};
+pub use typed::{Typed, TypedKind};
 
 use bytes::Bytes;
 

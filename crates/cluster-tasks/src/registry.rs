@@ -33,6 +33,12 @@ impl Registry {
         self
     }
 
+    /// Adds (or replaces) a kind with typed input and output, under its
+    /// own name.
+    pub fn with_typed<K: crate::TypedKind>(self, kind: K) -> Self {
+        self.with(K::NAME, crate::Typed(kind))
+    }
+
     /// The registered kind names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)

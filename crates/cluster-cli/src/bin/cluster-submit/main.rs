@@ -386,7 +386,7 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
             .map(|j| {
                 json!({
                     "job_id": j.job_id, "name": j.name, "submitted": j.submitted, "finished": j.finished,
-                    "waiting_for_client": j.waiting_for_client,
+                    "waiting_for_client": j.waiting_for_client, "blocked": j.blocked,
                 })
             })
             .collect();
@@ -420,12 +420,13 @@ async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
     }
     for j in &status.jobs {
         println!(
-            "job {:<6} {:<16} {:>10} of {:>10} tasks finished{}",
+            "job {:<6} {:<16} {:>10} of {:>10} tasks finished{}{}",
             j.job_id,
             j.name,
             j.finished,
             j.submitted,
-            if j.waiting_for_client { "  (paused: its client is not reading its results)" } else { "" }
+            if j.waiting_for_client { "  (paused: its client is not reading its results)" } else { "" },
+            if j.blocked.is_empty() { String::new() } else { format!("  ({})", j.blocked) }
         );
     }
     println!(
