@@ -30,10 +30,11 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cluster_node::{ServerTask, ServerTaskError};
+use cluster_node::{Health, Refusals, ServerTask, ServerTaskError};
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 
 pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
 pub use crate::sched::CoreConfig;
@@ -107,9 +108,16 @@ pub enum StartError {
     Serve(#[from] cluster_node::ServeError),
 }
 
+/// The services a coordinator serves, as health checks and reflection name them.
+const SERVICES: &[&str] = &[
+    ClientServiceServer::<service::client_api::ClientApi>::NAME,
+    RegistryServiceServer::<service::registry_api::RegistryApi>::NAME,
+];
+
 /// A running coordinator.
 pub struct RunningCoordinator {
     addr: SocketAddr,
+    health: Health,
     actor: actor::ActorHandle,
     links: Vec<JoinHandle<()>>,
     server: ServerTask,
@@ -129,10 +137,12 @@ impl RunningCoordinator {
     /// Stops taking jobs, tells the clients of unfinished jobs (UNAVAILABLE),
     /// stops their tasks, and waits for the server to end.
     pub async fn shutdown(mut self) {
+        self.health.set_serving(false).await;
         self.actor.shutdown().await;
         for link in &self.links {
             link.abort();
         }
+        self.health.close().await;
         self.server.stop().await;
     }
 
@@ -145,7 +155,9 @@ impl RunningCoordinator {
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
     let security = &config.security;
-    let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
+    let refusals = Refusals::default();
+    let mut builder =
+        cluster_node::counted_server_builder(security, config.listen, config.insecure, refusals.clone())?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
     let limits = actor::Limits { tasks: config.max_queued, bytes: config.max_queued_bytes };
@@ -163,7 +175,9 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
-    let router = builder
+    let (router, health) =
+        cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, SERVICES).await?;
+    let router = router
         .add_service(
             ClientServiceServer::new(client_api)
                 .max_decoding_message_size(max_message_bytes)
@@ -171,6 +185,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         )
         .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
     let server = ServerTask::spawn(router, listener, config.connections);
+    health.set_serving(true).await;
     tracing::info!(
         %addr,
         workers = config.workers.len(),
@@ -178,5 +193,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, actor, links, server })
+    Ok(RunningCoordinator { addr, health, actor, links, server })
 }
