@@ -19,6 +19,7 @@
 mod actor;
 mod error;
 mod link;
+mod metrics;
 #[cfg(feature = "bench")]
 pub mod sched;
 #[cfg(not(feature = "bench"))]
@@ -75,6 +76,9 @@ pub struct CoordinatorConfig {
     pub insecure: bool,
     /// Bounds on the connections the listener keeps.
     pub connections: cluster_node::ConnectionLimits,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere; a
+    /// non-loopback address needs `insecure`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl CoordinatorConfig {
@@ -93,6 +97,7 @@ impl CoordinatorConfig {
             security: Security::default(),
             insecure: false,
             connections: cluster_node::ConnectionLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -106,6 +111,9 @@ pub enum StartError {
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+    /// The metrics listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] cluster_node::MetricsError),
 }
 
 /// The services a coordinator serves, as health checks and reflection name them.
@@ -121,12 +129,18 @@ pub struct RunningCoordinator {
     actor: actor::ActorHandle,
     links: Vec<JoinHandle<()>>,
     server: ServerTask,
+    metrics: Option<cluster_node::MetricsServer>,
 }
 
 impl RunningCoordinator {
     /// The address it serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address metrics are served on, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(cluster_node::MetricsServer::addr)
     }
 
     /// The URL clients connect to.
@@ -143,6 +157,7 @@ impl RunningCoordinator {
             link.abort();
         }
         self.health.close().await;
+        self.metrics = None;
         self.server.stop().await;
     }
 
@@ -184,6 +199,18 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
                 .max_encoding_message_size(max_message_bytes),
         )
         .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let (actor, refusals) = (actor.clone(), refusals.clone());
+            let render = move || -> cluster_node::Rendered {
+                Box::pin(metrics::scrape(actor.clone(), refusals.clone()))
+            };
+            let server = cluster_node::serve_metrics(listen, config.insecure, render).await?;
+            tracing::info!("metrics on http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
+    };
     let server = ServerTask::spawn(router, listener, config.connections);
     health.set_serving(true).await;
     tracing::info!(
@@ -193,5 +220,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, health, actor, links, server })
+    Ok(RunningCoordinator { addr, health, actor, links, server, metrics })
 }

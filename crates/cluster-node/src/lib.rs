@@ -17,7 +17,10 @@
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM, and which.
 //! - [`spawn`]: `tokio::spawn` carrying the current tracing span; library
 //!   code uses it instead of raw `tokio::spawn` (clippy enforces it).
-//! - `init_logging` (feature `logging`): the binaries' tracing subscriber.
+//! - `init_logging` (feature `logging`): the binaries' tracing subscriber,
+//!   text or JSON lines.
+//! - `serve_metrics` (feature `metrics`): an HTTP listener for Prometheus
+//!   scrapes, loopback unless `--insecure`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,6 +47,8 @@ mod incoming;
 mod limits;
 #[cfg(feature = "logging")]
 mod logging;
+#[cfg(feature = "metrics")]
+mod metrics_http;
 mod serve;
 mod signal;
 mod spawn;
@@ -54,7 +59,9 @@ pub use health::{standard_services, Health};
 pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
-pub use logging::init_logging;
+pub use logging::{init_logging, LogFormat};
+#[cfg(feature = "metrics")]
+pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use serve::{
     bind, counted_server_builder, server_builder, BindError, SecureRouter, SecureServer, ServeError,
     ServerTask, ServerTaskError, STOP_GRACE,

@@ -116,6 +116,8 @@ pub(super) struct ActorComm {
     assignments: HashMap<WorkerId, Vec<Assign>>,
     results: HashMap<JobId, Vec<TaskReport>>,
     finished: Vec<(JobId, JobSummary)>,
+    /// Counts and logs what passes through.
+    pub(super) observe: super::observe::Observer,
 }
 
 impl Comm for ActorComm {
@@ -133,10 +135,12 @@ impl Comm for ActorComm {
     }
 
     fn deliver(&mut self, job: JobId, report: TaskReport) {
+        self.observe.delivered(job, &report);
         self.results.entry(job).or_default().push(report);
     }
 
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {
+        self.observe.job_finished(job, &summary);
         self.finished.push((job, summary));
     }
 }
@@ -165,6 +169,7 @@ impl ActorComm {
 
     /// Ends a job's stream with an error.
     pub(super) fn end_job(&mut self, job: JobId, error: CoordinatorError) {
+        self.observe.job_ended(job, &error);
         self.results.remove(&job);
         if let Some(tx) = self.jobs.remove(&job) {
             let _ = tx.send(JobEvent::Failed(error));
