@@ -186,7 +186,8 @@ fn parse_metrics(text: &str) -> Result<std::collections::BTreeMap<String, f64>> 
             let inner = inner.with_context(|| format!("bad labels in `{line}`"))?;
             for pair in inner.split(',') {
                 let (key, quoted) = pair.split_once('=').with_context(|| format!("bad label in `{line}`"))?;
-                if !name_ok(key) || !(quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"')) {
+                let quoted_ok = quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"');
+                if !name_ok(key) || !quoted_ok {
                     bail!("bad label `{pair}` in `{line}`");
                 }
             }
