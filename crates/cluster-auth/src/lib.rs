@@ -89,5 +89,5 @@ pub use exposure::{check_exposure, ExposureError};
 pub use scheme::{Rejection, Verifier};
 pub use secret::{AuthError, Secret, SECRET_ENV};
 pub use security::Security;
-pub use server::{ServerAuth, ServerAuthFuture, ServerAuthLayer};
+pub use server::{Refusals, ServerAuth, ServerAuthFuture, ServerAuthLayer, OPEN_PATHS};
 pub use tls::{error_chain, ClientTls, ServerTls, TlsError};

@@ -1,5 +1,6 @@
 //! The server side: a tower layer that checks every call on a listener.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,8 +12,27 @@ use tower_service::Service;
 use crate::scheme::{Call, Verifier, HEADER};
 use crate::Secret;
 
+/// The paths answered without credentials: the standard gRPC health check
+/// (`grpc.health.v1.Health`, Check and Watch), so load balancers and
+/// Kubernetes probes need no secret. It tells only whether a server is up;
+/// every other path, reflection included, needs the secret.
+pub const OPEN_PATHS: [&str; 2] = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"];
+
+/// A count of the calls a server turned away for bad or missing
+/// credentials, shared by every clone (for metrics).
+#[derive(Clone, Debug, Default)]
+pub struct Refusals(Arc<AtomicU64>);
+
+impl Refusals {
+    /// Calls refused so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Checks the credentials of every call before it reaches any service of the
-/// server it wraps; with no secret it lets everything through.
+/// server it wraps (but the health check, see [`OPEN_PATHS`]); with no
+/// secret it lets everything through.
 ///
 /// ```no_run
 /// # async fn serve(secret: Option<cluster_auth::Secret>) -> Result<(), tonic::transport::Error> {
@@ -31,19 +51,25 @@ use crate::Secret;
 #[derive(Clone, Debug, Default)]
 pub struct ServerAuthLayer {
     verifier: Option<Arc<Verifier>>,
+    refusals: Refusals,
 }
 
 impl ServerAuthLayer {
     /// Requires `secret` when it is `Some` (default window ±30 s); lets
     /// everything through when it is `None`.
     pub fn new(secret: Option<Secret>) -> Self {
-        Self { verifier: secret.map(|secret| Arc::new(Verifier::new(secret))) }
+        Self { verifier: secret.map(|secret| Arc::new(Verifier::new(secret))), refusals: Refusals::default() }
     }
 
     /// Checks calls with `verifier` (to set the window, the replay capacity
     /// or the server's names).
     pub fn with_verifier(verifier: Verifier) -> Self {
-        Self { verifier: Some(Arc::new(verifier)) }
+        Self { verifier: Some(Arc::new(verifier)), refusals: Refusals::default() }
+    }
+
+    /// Counts the calls it refuses in `refusals`.
+    pub fn with_refusals(self, refusals: Refusals) -> Self {
+        Self { refusals, ..self }
     }
 
     /// Whether calls are checked at all.
@@ -56,7 +82,7 @@ impl<S> Layer<S> for ServerAuthLayer {
     type Service = ServerAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ServerAuth { inner, verifier: self.verifier.clone() }
+        ServerAuth { inner, verifier: self.verifier.clone(), refusals: self.refusals.clone() }
     }
 }
 
@@ -65,6 +91,7 @@ impl<S> Layer<S> for ServerAuthLayer {
 pub struct ServerAuth<S> {
     inner: S,
     verifier: Option<Arc<Verifier>>,
+    refusals: Refusals,
 }
 
 /// The future of [`ServerAuth`]: the inner service's, or an immediate
@@ -85,7 +112,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if let Some(verifier) = &self.verifier {
+        let open = OPEN_PATHS.contains(&request.uri().path());
+        if let (Some(verifier), false) = (&self.verifier, open) {
             let header = request.headers().get(HEADER).map(|value| value.as_bytes());
             let method = request.uri().path();
             // HTTP/2 carries the `:authority` in the URI; HTTP/1 would send Host.
@@ -95,9 +123,12 @@ where
             };
             if let Err(rejection) = verifier.verify(header, Call::new(authority, method)) {
                 tracing::warn!(method, authority, %rejection, "refused a call: bad or missing credentials");
+                self.refusals.0.fetch_add(1, Ordering::Relaxed);
                 let status = tonic::Status::from(rejection);
                 return Either::Right(ready(Ok(status.into_http())));
             }
+        }
+        if self.verifier.is_some() {
             request.headers_mut().remove(HEADER);
         }
         Either::Left(self.inner.call(request))
@@ -181,6 +212,41 @@ mod tests {
                 assert_eq!(status.message(), message, "{header:?}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn only_the_health_check_passes_without_credentials_and_refusals_are_counted() {
+        let secret = Secret::new("s").unwrap();
+        let refusals = Refusals::default();
+        let layer = ServerAuthLayer::new(Some(secret)).with_refusals(refusals.clone());
+        let call = |path: &str, header: Option<&str>| {
+            let mut builder = Request::builder().uri(format!("http://{NODE}{path}"));
+            if let Some(header) = header {
+                builder = builder.header(HEADER, header);
+            }
+            layer.layer(echo()).oneshot(builder.body(()).unwrap())
+        };
+        for path in OPEN_PATHS {
+            let response = call(path, None).await.unwrap();
+            assert!(status_of(&response).is_none(), "{path}");
+            // Credentials sent anyway are not checked, and never reach the service.
+            let response = call(path, Some("junk")).await.unwrap();
+            assert_eq!(response.body(), "no header", "{path}");
+        }
+        assert_eq!(refusals.get(), 0);
+        let closed = [
+            "/grpc.health.v1.Health/Other",
+            "/grpc.health.v1.Health/Check/x",
+            "/grpc.health.v1.Healthy/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            PATH,
+        ];
+        for path in closed {
+            let response = call(path, None).await.unwrap();
+            assert_eq!(status_of(&response).unwrap().code(), tonic::Code::Unauthenticated, "{path}");
+        }
+        assert_eq!(refusals.get(), closed.len() as u64);
     }
 
     #[tokio::test]

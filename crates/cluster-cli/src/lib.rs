@@ -8,4 +8,5 @@
 #![warn(missing_docs)]
 
 pub mod connections;
+pub mod logging;
 pub mod security;

@@ -19,6 +19,7 @@
 mod actor;
 mod error;
 mod link;
+mod metrics;
 #[cfg(feature = "bench")]
 pub mod sched;
 #[cfg(not(feature = "bench"))]
@@ -30,10 +31,11 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cluster_node::{ServerTask, ServerTaskError};
+use cluster_node::{Health, Refusals, ServerTask, ServerTaskError};
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 
 pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
 pub use crate::sched::CoreConfig;
@@ -74,6 +76,9 @@ pub struct CoordinatorConfig {
     pub insecure: bool,
     /// Bounds on the connections the listener keeps.
     pub connections: cluster_node::ConnectionLimits,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere; a
+    /// non-loopback address needs `insecure`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl CoordinatorConfig {
@@ -92,6 +97,7 @@ impl CoordinatorConfig {
             security: Security::default(),
             insecure: false,
             connections: cluster_node::ConnectionLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -105,20 +111,36 @@ pub enum StartError {
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+    /// The metrics listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] cluster_node::MetricsError),
 }
+
+/// The services a coordinator serves, as health checks and reflection name them.
+const SERVICES: &[&str] = &[
+    ClientServiceServer::<service::client_api::ClientApi>::NAME,
+    RegistryServiceServer::<service::registry_api::RegistryApi>::NAME,
+];
 
 /// A running coordinator.
 pub struct RunningCoordinator {
     addr: SocketAddr,
+    health: Health,
     actor: actor::ActorHandle,
     links: Vec<JoinHandle<()>>,
     server: ServerTask,
+    metrics: Option<cluster_node::MetricsServer>,
 }
 
 impl RunningCoordinator {
     /// The address it serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address metrics are served on, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(cluster_node::MetricsServer::addr)
     }
 
     /// The URL clients connect to.
@@ -129,10 +151,13 @@ impl RunningCoordinator {
     /// Stops taking jobs, tells the clients of unfinished jobs (UNAVAILABLE),
     /// stops their tasks, and waits for the server to end.
     pub async fn shutdown(mut self) {
+        self.health.set_serving(false).await;
         self.actor.shutdown().await;
         for link in &self.links {
             link.abort();
         }
+        self.health.close().await;
+        self.metrics = None;
         self.server.stop().await;
     }
 
@@ -145,7 +170,9 @@ impl RunningCoordinator {
 /// Starts a coordinator: binds, starts the actor, dials the static workers.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, StartError> {
     let security = &config.security;
-    let mut builder = cluster_node::server_builder(security, config.listen, config.insecure)?;
+    let refusals = Refusals::default();
+    let mut builder =
+        cluster_node::counted_server_builder(security, config.listen, config.insecure, refusals.clone())?;
     let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
     let limits = actor::Limits { tasks: config.max_queued, bytes: config.max_queued_bytes };
@@ -163,14 +190,29 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     }
     let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
-    let router = builder
+    let (router, health) =
+        cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, SERVICES).await?;
+    let router = router
         .add_service(
             ClientServiceServer::new(client_api)
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         )
         .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let (actor, refusals) = (actor.clone(), refusals.clone());
+            let render = move || -> cluster_node::Rendered {
+                Box::pin(metrics::scrape(actor.clone(), refusals.clone()))
+            };
+            let server = cluster_node::serve_metrics(listen, config.insecure, render).await?;
+            tracing::info!("metrics on http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
+    };
     let server = ServerTask::spawn(router, listener, config.connections);
+    health.set_serving(true).await;
     tracing::info!(
         %addr,
         workers = config.workers.len(),
@@ -178,5 +220,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, actor, links, server })
+    Ok(RunningCoordinator { addr, health, actor, links, server, metrics })
 }

@@ -8,6 +8,8 @@
 //! - [`endpoint`], [`connect`], [`connect_endpoint`]: the dial policy
 //!   (scheme defaults, TLS only for `https://`, keep-alive, TCP_NODELAY, a
 //!   connect deadline, the secret on every call).
+//! - [`standard_services`]: `grpc.health.v1` (its [`Health`] switch, and
+//!   no credentials needed to ask) and server reflection on a listener.
 //! - Start errors shared by the servers: [`BindError`], [`ServeError`],
 //!   [`ServerTaskError`]; dial errors: [`DialError`].
 //! - Size defaults: [`DEFAULT_MAX_MESSAGE_BYTES`] (each message's headroom and
@@ -15,7 +17,10 @@
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM, and which.
 //! - [`spawn`]: `tokio::spawn` carrying the current tracing span; library
 //!   code uses it instead of raw `tokio::spawn` (clippy enforces it).
-//! - `init_logging` (feature `logging`): the binaries' tracing subscriber.
+//! - `init_logging` (feature `logging`): the binaries' tracing subscriber,
+//!   text or JSON lines.
+//! - `serve_metrics` (feature `metrics`): an HTTP listener for Prometheus
+//!   scrapes, loopback unless `--insecure`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,23 +42,29 @@
 #![warn(missing_docs)]
 
 mod dial;
+mod health;
 mod incoming;
 mod limits;
 #[cfg(feature = "logging")]
 mod logging;
+#[cfg(feature = "metrics")]
+mod metrics_http;
 mod serve;
 mod signal;
 mod spawn;
 
-pub use cluster_auth::Security;
+pub use cluster_auth::{Refusals, Security};
 pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
+pub use health::{standard_services, Health};
 pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
-pub use logging::init_logging;
+pub use logging::{init_logging, LogFormat};
+#[cfg(feature = "metrics")]
+pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use serve::{
-    bind, server_builder, BindError, SecureRouter, SecureServer, ServeError, ServerTask, ServerTaskError,
-    STOP_GRACE,
+    bind, counted_server_builder, server_builder, BindError, SecureRouter, SecureServer, ServeError,
+    ServerTask, ServerTaskError, STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};
 pub use spawn::spawn;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cluster_auth::{check_exposure, Security, ServerAuthLayer, TlsError};
+use cluster_auth::{check_exposure, Refusals, Security, ServerAuthLayer, TlsError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
@@ -33,6 +33,9 @@ pub enum ServeError {
     /// tonic refused the TLS configuration.
     #[error("cannot set up TLS: {0}")]
     Server(String),
+    /// The compiled-in descriptor set could not be served by reflection.
+    #[error("cannot set up gRPC reflection: {0}")]
+    Reflection(String),
 }
 
 /// The listen address could not be bound.
@@ -65,6 +68,17 @@ pub fn server_builder(
     listen: SocketAddr,
     insecure: bool,
 ) -> Result<SecureServer, ServeError> {
+    counted_server_builder(security, listen, insecure, Refusals::default())
+}
+
+/// [`server_builder`], counting the calls refused for bad or missing
+/// credentials in `refusals` (for metrics).
+pub fn counted_server_builder(
+    security: &Security,
+    listen: SocketAddr,
+    insecure: bool,
+    refusals: Refusals,
+) -> Result<SecureServer, ServeError> {
     let exposed =
         check_exposure(listen, security.secret.is_some(), security.requires_client_cert(), insecure)
             .map_err(ServeError::Exposed)?;
@@ -78,7 +92,7 @@ pub fn server_builder(
     if let Some(tls) = security.server_tls_config()? {
         builder = builder.tls_config(tls).map_err(|e| ServeError::Server(crate::chain(&e)))?;
     }
-    Ok(builder.layer(security.server_auth()))
+    Ok(builder.layer(security.server_auth().with_refusals(refusals)))
 }
 
 /// Binds `listen` (port 0 picks a free port) and returns the listener with

@@ -183,6 +183,7 @@ impl WorkerConfig {
 /// A running worker.
 pub struct RunningWorker {
     addr: SocketAddr,
+    health: cluster_node::Health,
     phase: watch::Sender<session::Phase>,
     executor: Arc<executor::Executor>,
     server: ServerTask,
@@ -199,6 +200,7 @@ impl RunningWorker {
     /// their results, then shuts down. Returns the tasks still running when
     /// the grace period ended (0 when everything finished).
     pub async fn drain(self, grace: Duration) -> usize {
+        self.health.set_serving(false).await;
         let _ = self.phase.send(session::Phase::Draining);
         let give_up = tokio::time::Instant::now() + grace;
         let mut left = self.executor.busy();
@@ -215,8 +217,10 @@ impl RunningWorker {
     /// wait for them is bounded, so a task that ignores its cancellation
     /// cannot hold the process (its coordinator then sees the session drop).
     pub async fn shutdown(mut self) {
+        self.health.set_serving(false).await;
         let _ = self.phase.send(session::Phase::Closing);
         self.executor.stop_running();
+        self.health.close().await;
         // Bounded (cluster_node::STOP_GRACE): a task that ignores its
         // cancellation cannot hold the process.
         self.server.stop().await;
@@ -276,18 +280,22 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         sessions,
         phase: phase_rx,
     };
-    let router = builder.add_service(
+    let services = &[<WorkerServiceServer<session::SessionService> as tonic::server::NamedService>::NAME];
+    let (router, health) =
+        cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, services).await?;
+    let router = router.add_service(
         WorkerServiceServer::new(service)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes),
     );
     let server = ServerTask::spawn(router, listener, config.connections);
+    health.set_serving(true).await;
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, advertise) {
         let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };
         cluster_node::spawn(registration.run(sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, phase, executor, server })
+    Ok(RunningWorker { addr, health, phase, executor, server })
 }
 
 #[cfg(test)]

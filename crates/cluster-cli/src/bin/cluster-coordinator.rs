@@ -17,7 +17,8 @@ use cluster_node::Signal;
 #[command(
     name = "cluster-coordinator",
     version,
-    about = "The cluster coordinator: worker registry, job table and weighted least-loaded scheduler"
+    about = "The cluster coordinator: worker registry, job table and weighted least-loaded scheduler",
+    after_help = cluster_cli::logging::LOGGING_HELP
 )]
 struct Args {
     /// Address to serve clients and worker registrations on.
@@ -68,8 +69,15 @@ struct Args {
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
+    /// Serve Prometheus metrics on this address (GET /metrics), e.g.
+    /// 127.0.0.1:9100; off by default. A non-loopback address needs
+    /// --insecure: the endpoint has no authentication.
+    #[arg(long, env = "CLUSTER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     connections: cluster_cli::connections::ConnectionArgs,
+    #[command(flatten)]
+    log: cluster_cli::logging::LogArgs,
 }
 
 impl TryFrom<Args> for CoordinatorConfig {
@@ -93,6 +101,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             security,
             insecure: args.security.server_tls.insecure,
             connections: args.connections.limits(),
+            metrics_listen: args.metrics_listen,
             ..CoordinatorConfig::new(args.listen)
         })
     }
@@ -100,9 +109,10 @@ impl TryFrom<Args> for CoordinatorConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cluster_node::init_logging("info");
+    let args = Args::parse();
+    args.log.init("info");
     cluster_cli::connections::raise_open_files_limit();
-    let config = CoordinatorConfig::try_from(Args::parse())?;
+    let config = CoordinatorConfig::try_from(args)?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;
     let signal = cluster_node::shutdown_signal().context("installing the SIGTERM handler")?;
     // The tests read this line to learn the port when listening on port 0.

@@ -19,7 +19,8 @@ use cluster_worker::{available_cores, WorkerConfig};
 #[command(
     name = "cluster-worker",
     version,
-    about = "A cluster worker node: runs tasks on exactly as many blocking slots as it has cores"
+    about = "A cluster worker node: runs tasks on exactly as many blocking slots as it has cores",
+    after_help = cluster_cli::logging::LOGGING_HELP
 )]
 struct Args {
     /// Address to serve the worker API on.
@@ -67,6 +68,8 @@ struct Args {
     security: NodeSecurityArgs,
     #[command(flatten)]
     connections: cluster_cli::connections::ConnectionArgs,
+    #[command(flatten)]
+    log: cluster_cli::logging::LogArgs,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -109,9 +112,9 @@ impl TryFrom<Args> for WorkerConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cluster_node::init_logging("info");
-    cluster_cli::connections::raise_open_files_limit();
     let args = Args::parse();
+    args.log.init("info");
+    cluster_cli::connections::raise_open_files_limit();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let registry = registry(&args);
     let config = WorkerConfig::try_from(args)?;

@@ -120,6 +120,8 @@ pub(super) struct ActorComm {
     assignments: HashMap<WorkerId, Vec<Assign>>,
     results: HashMap<JobId, Vec<TaskReport>>,
     finished: Vec<(JobId, JobSummary)>,
+    /// Counts and logs what passes through.
+    pub(super) observe: super::observe::Observer,
 }
 
 impl Comm for ActorComm {
@@ -143,6 +145,7 @@ impl Comm for ActorComm {
     }
 
     fn deliver(&mut self, job: JobId, report: TaskReport) {
+        self.observe.delivered(job, &report);
         self.results.entry(job).or_default().push(report);
     }
 
@@ -151,6 +154,7 @@ impl Comm for ActorComm {
     }
 
     fn job_finished(&mut self, job: JobId, summary: JobSummary) {
+        self.observe.job_finished(job, &summary);
         self.finished.push((job, summary));
     }
 }
@@ -179,6 +183,7 @@ impl ActorComm {
 
     /// Ends a job's stream with an error.
     pub(super) fn end_job(&mut self, job: JobId, error: CoordinatorError) {
+        self.observe.job_ended(job, &error);
         self.results.remove(&job);
         if let Some(tx) = self.jobs.remove(&job) {
             let _ = tx.send(JobEvent::Failed(error));

@@ -1,9 +1,11 @@
 //! How the rest of the coordinator reaches the actor: one typed method per
 //! command, each a message on the actor's queue.
 
+use std::net::SocketAddr;
+
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Admission, JobTx, Permits, StatusReport, WorkerTx};
+use super::{Admission, Counters, JobTx, Permits, StatusReport, WorkerTx};
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
 
@@ -19,19 +21,62 @@ pub(super) enum CancelReason {
 
 /// What the actor can be asked to do.
 pub(super) enum Command {
-    WorkerUp { desc: WorkerDesc, tx: WorkerTx, reply: oneshot::Sender<WorkerId> },
-    WorkerDown { id: WorkerId, reason: SessionEnd },
-    LinkFailed { address: String, error: LinkError },
-    Completions { worker: WorkerId, batch: Vec<(TaskKey, Finished)> },
-    Revoked { worker: WorkerId, keys: Vec<TaskKey> },
-    Draining { worker: WorkerId, returned: Vec<TaskKey> },
-    OpenJob { tx: JobTx, spec: JobSpec, reply: oneshot::Sender<Result<JobId, CoordinatorError>> },
-    Submit { job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits },
-    CloseInput { job: JobId },
-    ClientRead { job: JobId },
-    CancelJob { job: JobId, reason: CancelReason },
-    Status { reply: oneshot::Sender<StatusReport> },
-    Shutdown { reply: oneshot::Sender<()> },
+    WorkerUp {
+        desc: WorkerDesc,
+        tx: WorkerTx,
+        reply: oneshot::Sender<WorkerId>,
+    },
+    WorkerDown {
+        id: WorkerId,
+        reason: SessionEnd,
+    },
+    LinkFailed {
+        address: String,
+        error: LinkError,
+    },
+    Completions {
+        worker: WorkerId,
+        batch: Vec<(TaskKey, Finished)>,
+    },
+    Revoked {
+        worker: WorkerId,
+        keys: Vec<TaskKey>,
+    },
+    Draining {
+        worker: WorkerId,
+        returned: Vec<TaskKey>,
+    },
+    OpenJob {
+        tx: JobTx,
+        spec: JobSpec,
+        client: Option<SocketAddr>,
+        reply: oneshot::Sender<Result<JobId, CoordinatorError>>,
+    },
+    Submit {
+        job: JobId,
+        tasks: Vec<NewTask>,
+        rejected: Vec<(u64, Outcome)>,
+        permits: Permits,
+    },
+    CloseInput {
+        job: JobId,
+    },
+    ClientRead {
+        job: JobId,
+    },
+    CancelJob {
+        job: JobId,
+        reason: CancelReason,
+    },
+    Status {
+        reply: oneshot::Sender<StatusReport>,
+    },
+    Metrics {
+        reply: oneshot::Sender<(Counters, StatusReport)>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A cheap, cloneable way to reach the actor.
@@ -85,10 +130,15 @@ impl ActorHandle {
         self.send(Command::Draining { worker, returned });
     }
 
-    /// Opens a job whose events go to `tx`.
-    pub(crate) async fn open_job(&self, tx: JobTx, spec: JobSpec) -> Result<JobId, CoordinatorError> {
+    /// Opens a job whose events go to `tx`, for a client at `client`.
+    pub(crate) async fn open_job(
+        &self,
+        tx: JobTx,
+        spec: JobSpec,
+        client: Option<SocketAddr>,
+    ) -> Result<JobId, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::OpenJob { tx, spec, reply });
+        self.send(Command::OpenJob { tx, spec, client, reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
     }
 
@@ -136,6 +186,13 @@ impl ActorHandle {
     pub(crate) async fn status(&self) -> Result<StatusReport, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Status { reply });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)
+    }
+
+    /// The totals since start and the cluster now, for a metrics scrape.
+    pub(crate) async fn metrics(&self) -> Result<(Counters, StatusReport), CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Metrics { reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)
     }
 

@@ -7,6 +7,7 @@
 mod admission;
 mod comm;
 mod handle;
+mod observe;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ use comm::ActorComm;
 pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
 pub(crate) use handle::ActorHandle;
 use handle::{CancelReason, Command};
+pub(crate) use observe::{Counters, Histogram, BUCKETS_MICROS, FAILURE_CODES};
 
 /// Most commands applied before the actor schedules and flushes.
 const MAX_ROUND: usize = 4096;
@@ -147,6 +149,7 @@ impl Actor {
             };
             let now = Instant::now();
             self.core.set_clock(now.duration_since(origin).as_millis() as u64);
+            self.comm.observe.set_now(now);
             match command {
                 Some(command) => self.apply(command),
                 None => self.on_clock(now),
@@ -189,13 +192,16 @@ impl Actor {
             Command::Completions { worker, batch } => self.completions(worker, batch),
             Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
             Command::Draining { worker, returned } => self.draining(worker, returned),
-            Command::OpenJob { tx, spec, reply } => self.open_job(tx, spec, reply),
+            Command::OpenJob { tx, spec, client, reply } => self.open_job(tx, spec, client, reply),
             Command::Submit { job, tasks, rejected, permits } => self.submit(job, tasks, rejected, permits),
             Command::CloseInput { job } => self.core.close_input(job, &mut self.comm),
             Command::ClientRead { job } => self.client_read(job),
             Command::CancelJob { job, reason } => self.cancel_job(job, reason),
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::Metrics { reply } => {
+                let _ = reply.send((self.comm.observe.counters.clone(), self.status()));
             }
             Command::Shutdown { reply } => self.shutdown(reply),
         }
@@ -211,11 +217,19 @@ impl Actor {
             return; // the link gave up waiting
         }
         let key = RowKey::Worker(desc.id.clone());
-        if let Some(old) = self.links.get(&key).and_then(|link| link.worker) {
-            tracing::info!(worker = %desc.name, "worker opened a new session; its old one is closed");
-            self.end_session(old);
+        let (worker, address) = (desc.name.as_str(), desc.address.as_str());
+        let (cores, weight) = (desc.cores, desc.weight);
+        match self.links.get(&key).map(|link| (link.worker, link.lost_at)) {
+            Some((Some(old), _)) => {
+                tracing::info!(worker, address, "worker opened a new session; its old one is closed");
+                self.end_session(old);
+            }
+            Some((None, Some(lost_at))) => {
+                let away_ms = lost_at.elapsed().as_millis() as u64;
+                tracing::info!(worker, address, cores, weight, away_ms, "worker rejoined");
+            }
+            _ => tracing::info!(worker, id = %desc.id, address, cores, weight, "worker joined"),
         }
-        tracing::info!(worker = %desc.name, id = %desc.id, cores = desc.cores, weight = desc.weight, "worker joined");
         self.comm.workers.insert(id, tx);
         self.sessions.insert(id, key.clone());
         self.links.remove(&RowKey::Address(desc.address.clone()));
@@ -244,7 +258,11 @@ impl Actor {
         let Some(key) = self.end_session(id) else { return };
         let Some(link) = self.links.get_mut(&key) else { return };
         let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
-        tracing::warn!(worker = %name, "worker lost: {reason}");
+        if link.state == LinkState::Draining {
+            tracing::info!(worker = %name, address = %link.address, %reason, "worker left after draining");
+        } else {
+            tracing::warn!(worker = %name, address = %link.address, %reason, "worker lost: {reason}");
+        }
         link.worker = None;
         link.state = LinkState::Lost;
         link.last_error = reason.to_string();
@@ -277,6 +295,9 @@ impl Actor {
 
     fn completions(&mut self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
         for (key, done) in batch {
+            if let Outcome::Failed { code: crate::sched::FailureCode::TimedOut, .. } = done.outcome {
+                self.comm.observe.attempt_timed_out();
+            }
             self.core.complete(worker, key, done, &mut self.comm);
         }
     }
@@ -285,7 +306,9 @@ impl Actor {
         self.core.drain_worker(worker, &returned);
         let Some(link) = self.sessions.get(&worker).and_then(|key| self.links.get_mut(key)) else { return };
         if link.state != LinkState::Draining {
-            tracing::info!(worker = worker.0, "worker is draining");
+            let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
+            let returned = returned.len();
+            tracing::info!(worker = %name, address = %link.address, returned, "worker is draining: it takes no new tasks");
         }
         link.state = LinkState::Draining;
     }
@@ -294,6 +317,7 @@ impl Actor {
         &mut self,
         tx: JobTx,
         spec: JobSpec,
+        client: Option<std::net::SocketAddr>,
         reply: oneshot::Sender<Result<JobId, CoordinatorError>>,
     ) {
         if self.closing {
@@ -304,6 +328,7 @@ impl Actor {
         self.next_job += 1;
         if tx.send(JobEvent::Accepted(job)).is_ok() && reply.send(Ok(job)).is_ok() {
             self.comm.jobs.insert(job, tx);
+            self.comm.observe.job_opened(job, &spec, client);
             self.core.open_job(job, spec);
         }
     }
@@ -311,6 +336,8 @@ impl Actor {
     fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits) {
         self.held.tasks += permits.tasks;
         self.held.bytes += permits.bytes;
+        self.comm.observe.submitted(job, tasks.iter().map(|task| task.id));
+        self.comm.observe.submitted(job, rejected.iter().map(|(id, _)| *id));
         self.core.submit(job, tasks, &mut self.comm);
         for (id, outcome) in rejected {
             self.core.reject(job, id, outcome, &mut self.comm);
@@ -327,14 +354,16 @@ impl Actor {
 
     fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
         let cancelled = self.core.cancel_job(job, &mut self.comm);
+        self.comm.observe.cancelled(cancelled);
         match reason {
             CancelReason::Disconnected => {
                 if self.comm.jobs.remove(&job).is_some() {
-                    tracing::info!(job = job.0, cancelled, "job cancelled: its client went away");
+                    self.comm
+                        .observe
+                        .job_ended(job, &format_args!("its client went away ({cancelled} cancelled)"));
                 }
             }
             CancelReason::Requested(reply) => {
-                tracing::info!(job = job.0, cancelled, "job cancelled on request");
                 self.comm.end_job(job, CoordinatorError::CancelledByRequest(job));
                 let _ = reply.send(cancelled);
             }
@@ -347,6 +376,7 @@ impl Actor {
         let jobs: Vec<JobId> = self.comm.jobs.keys().copied().collect();
         for job in jobs {
             let left = self.core.cancel_job(job, &mut self.comm);
+            self.comm.observe.cancelled(left);
             self.comm.end_job(job, CoordinatorError::ShutDownWithTasksLeft { job, left });
         }
         self.comm.flush(u64::MAX);

@@ -31,7 +31,7 @@ async fn assigned(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<TaskKey> {
 
 async fn open(actor: &ActorHandle) -> (JobId, JobRx) {
     let (tx, mut rx) = job_channel();
-    let job = actor.open_job(tx, JobSpec::default()).await.unwrap();
+    let job = actor.open_job(tx, JobSpec::default(), None).await.unwrap();
     assert!(matches!(next(&mut rx).await, JobEvent::Accepted(j) if j == job));
     (job, rx)
 }
@@ -128,7 +128,10 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
         other => panic!("expected the job to fail, got {other:?}"),
     }
     let (tx, _rx) = job_channel();
-    assert!(matches!(actor.open_job(tx, JobSpec::default()).await, Err(CoordinatorError::ShuttingDown)));
+    assert!(matches!(
+        actor.open_job(tx, JobSpec::default(), None).await,
+        Err(CoordinatorError::ShuttingDown)
+    ));
 }
 
 #[tokio::test]

@@ -33,7 +33,8 @@ impl ClientService for ClientApi {
         &self,
         request: Request<Streaming<SubmitRequest>>,
     ) -> Result<Response<Self::SubmitStream>, Status> {
-        Ok(Response::new(self.inner_submit(request.into_inner()).await?))
+        let client = request.remote_addr();
+        Ok(Response::new(self.inner_submit(request.into_inner(), client).await?))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -50,13 +51,14 @@ impl ClientApi {
     async fn inner_submit(
         &self,
         mut incoming: Streaming<SubmitRequest>,
+        client: Option<std::net::SocketAddr>,
     ) -> Result<ResultStream, CoordinatorError> {
         // The first message carries the job's options (and maybe tasks).
         let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
         let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
-        let job = self.actor.open_job(tx.clone(), spec).await?;
+        let job = self.actor.open_job(tx.clone(), spec, client).await?;
         let reader = TaskReader { job, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes };
         cluster_node::spawn(reader.run(first, incoming));
         // When the client goes away its response stream is dropped; cancel

@@ -28,11 +28,14 @@ use report::{Row, Stats};
 #[command(
     name = "cluster-client",
     version,
-    about = "Client library for the cluster task mesh, and the cluster-submit command"
+    about = "Client library for the cluster task mesh, and the cluster-submit command",
+    after_help = cluster_cli::logging::LOGGING_HELP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: cluster_cli::logging::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,7 +186,7 @@ impl Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cluster_node::init_logging("warn");
+    cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -1,0 +1,40 @@
+//! The logging flag the three binaries share, and the help text that
+//! names `RUST_LOG`.
+
+/// What `--help` says of logging, after the flags.
+pub const LOGGING_HELP: &str = "\
+Logging:
+  Log lines go to stderr. RUST_LOG filters them (default: info), e.g.
+  RUST_LOG=debug, or RUST_LOG=warn,cluster_coordinator=info for one module.
+  --log-format json (or CLUSTER_LOG_FORMAT=json) writes one JSON object per
+  line, with the event's fields (job, worker, ...) as keys.";
+
+/// Log line format.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `--log-format`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LogArgs {
+    /// Format of the log lines on stderr (filter them with RUST_LOG).
+    #[arg(long, env = "CLUSTER_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// Installs the process's logger; `default` is the filter when
+    /// `RUST_LOG` is not set.
+    pub fn init(&self, default: &str) {
+        let format = match self.log_format {
+            LogFormat::Text => cluster_node::LogFormat::Text,
+            LogFormat::Json => cluster_node::LogFormat::Json,
+        };
+        cluster_node::init_logging(default, format);
+    }
+}
