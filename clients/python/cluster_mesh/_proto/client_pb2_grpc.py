@@ -79,7 +79,8 @@ class ClientServiceServicer:
     def Cancel(self, request, context):
         """Cancels a job by id, from any client: its queued tasks are dropped and
         its running tasks are stopped. The job's own stream then ends with
-        CANCELLED.
+        CANCELLED. A job id the coordinator does not run (never accepted, or
+        already finished) answers NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
