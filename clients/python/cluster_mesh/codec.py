@@ -51,6 +51,8 @@ def task(task_id: int, kind: str, value, codec: str = "json") -> pb.Task:
         return pb.Task(id=task_id, kind=kind, spin=pb.SpinInput(millis=value))
     if kind == "noop":
         return pb.Task(id=task_id, kind=kind, noop=pb.NoopInput())
+    if codec == "py-call":  # already packed (pycall.pack)
+        return pb.Task(id=task_id, kind=kind, custom=value)
     return pb.Task(id=task_id, kind=kind, custom=encode(codec, value))
 
 
@@ -58,6 +60,8 @@ def output(out: pb.TaskOutput, codec: str = "json", unpickle=None):
     """The Python value of a task's output."""
     which = out.WhichOneof("value")
     if which == "custom":
+        if codec == "py-call":
+            return (unpickle or pickle.loads)(out.custom)
         if codec == "pickle" and unpickle is not None:
             return unpickle(out.custom)
         return decode(codec, out.custom)
