@@ -1,1 +1,0 @@
-"""Generated from proto/cluster/v1 by gen_stubs.py: do not edit."""
