@@ -362,6 +362,31 @@ mod tests {
         verifier.verify_at(Some(header.as_bytes()), Call::new(NODE, path), now)
     }
 
+    /// The test vectors of proto/README.md ("Authentication"); the Python
+    /// package's tests check the same ones.
+    #[test]
+    fn documented_test_vectors() {
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| i as u8);
+        let secret = Secret::new("s3cret-of-the-mesh").unwrap();
+        let call = Call::new("Worker-1:35000", "/cluster.v1.WorkerService/Session");
+        let header = sign_at(&secret, call, 1_700_000_000_000, nonce);
+        assert_eq!(
+            header,
+            "v2:1700000000000:000102030405060708090a0b0c0d0e0f:\
+             0bfa107d517cdb040a72f2765a44c915a7ed9a8bc710f60d447efeb8ac8e831e"
+        );
+        assert_eq!(Verifier::new(secret).verify_at(Some(header.as_bytes()), call, 1_700_000_000_000), Ok(()));
+
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| 0xff - 0x11 * i as u8);
+        let secret = Secret::new("123456").unwrap();
+        let call = Call::new("127.0.0.1:7700", "/cluster.v1.ClientService/Submit");
+        assert_eq!(
+            sign_at(&secret, call, 1_752_000_000_123, nonce),
+            "v2:1752000000123:ffeeddccbbaa99887766554433221100:\
+             dafa0d1063ca225ea7f6b95564ffb80025f72e2d3e35089b141d4d6e8ac902ef"
+        );
+    }
+
     #[test]
     fn header_format() {
         let h = header(&secret(), PATH, NOW, 0xab);

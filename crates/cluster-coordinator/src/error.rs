@@ -39,6 +39,17 @@ pub enum CoordinatorError {
     /// The submission stream broke.
     #[error("the submission stream failed: {0}")]
     SubmissionFailed(String),
+    /// Two tasks of one job had the same id; the job is refused.
+    #[error("task id {id} appears twice in job {job}: task ids must be unique within a job")]
+    DuplicateTaskId {
+        /// The job.
+        job: JobId,
+        /// The repeated id.
+        id: u64,
+    },
+    /// `Cancel` named a job the coordinator does not run.
+    #[error("no job {0}: it never existed or has already finished")]
+    UnknownJob(JobId),
     /// A registration named something that is not an address.
     #[error("`{0}` is not a host:port address")]
     BadAddress(String),
@@ -67,6 +78,8 @@ pub enum ErrorClass {
     ResourceExhausted,
     /// `FAILED_PRECONDITION`: the system is not in a state to do it.
     FailedPrecondition,
+    /// `NOT_FOUND`: the thing named does not exist.
+    NotFound,
 }
 
 impl CoordinatorError {
@@ -77,7 +90,8 @@ impl CoordinatorError {
             Unreachable { source: LinkError::WrongWorker { .. }, .. } => ErrorClass::FailedPrecondition,
             ShuttingDown | ShutDownWithTasksLeft { .. } | Unreachable { .. } => ErrorClass::Unavailable,
             CancelledByRequest(_) | SubmissionFailed(_) => ErrorClass::Cancelled,
-            EmptySubmission | BadAddress(_) => ErrorClass::InvalidArgument,
+            EmptySubmission | BadAddress(_) | DuplicateTaskId { .. } => ErrorClass::InvalidArgument,
+            UnknownJob(_) => ErrorClass::NotFound,
             SubmissionTooLarge { .. } => ErrorClass::ResourceExhausted,
         }
     }
@@ -90,6 +104,7 @@ impl CoordinatorError {
             ErrorClass::InvalidArgument => tonic::Code::InvalidArgument,
             ErrorClass::ResourceExhausted => tonic::Code::ResourceExhausted,
             ErrorClass::FailedPrecondition => tonic::Code::FailedPrecondition,
+            ErrorClass::NotFound => tonic::Code::NotFound,
         }
     }
 }

@@ -13,8 +13,9 @@ use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDe
 pub(super) enum CancelReason {
     /// Its client went away; nobody is listening.
     Disconnected,
-    /// Someone called `Cancel`; the reply gets the number of tasks cancelled.
-    Requested(oneshot::Sender<u64>),
+    /// Someone called `Cancel`; the reply gets the number of tasks
+    /// cancelled, or `UnknownJob`.
+    Requested(oneshot::Sender<Result<u64, CoordinatorError>>),
     /// Its submission stream failed; the client gets this error.
     Failed(CoordinatorError),
 }
@@ -179,7 +180,7 @@ impl ActorHandle {
     pub(crate) async fn cancel(&self, job: JobId) -> Result<u64, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CancelJob { job, reason: CancelReason::Requested(reply) });
-        rx.await.map_err(|_| CoordinatorError::ShuttingDown)
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
     }
 
     /// The cluster as the coordinator sees it.

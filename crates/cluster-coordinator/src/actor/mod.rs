@@ -353,6 +353,15 @@ impl Actor {
     }
 
     fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
+        // A job is known while its stream is open: `Cancel` of any other
+        // id answers NOT_FOUND.
+        let reason = match reason {
+            CancelReason::Requested(reply) if !self.comm.jobs.contains_key(&job) => {
+                let _ = reply.send(Err(CoordinatorError::UnknownJob(job)));
+                return;
+            }
+            reason => reason,
+        };
         let cancelled = self.core.cancel_job(job, &mut self.comm);
         self.comm.observe.cancelled(cancelled);
         match reason {
@@ -365,7 +374,7 @@ impl Actor {
             }
             CancelReason::Requested(reply) => {
                 self.comm.end_job(job, CoordinatorError::CancelledByRequest(job));
-                let _ = reply.send(cancelled);
+                let _ = reply.send(Ok(cancelled));
             }
             CancelReason::Failed(error) => self.comm.end_job(job, error),
         }

@@ -2,6 +2,7 @@
 //! handlers: each converts at the wire edge, asks the actor, and turns a
 //! `CoordinatorError` into a status in one place.
 
+use std::collections::HashSet;
 use std::pin::Pin;
 
 use cluster_proto::batch;
@@ -141,6 +142,9 @@ impl TaskReader {
     /// `--max-queued` tasks and `--max-queued-bytes`.
     async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>) {
         let chunk = self.actor.admission.chunk();
+        // Ids seen so far, to refuse a repeated one; kept only while the
+        // client is still sending.
+        let mut ids = HashSet::new();
         let mut next = Some(first);
         loop {
             let request = match next.take() {
@@ -155,6 +159,11 @@ impl TaskReader {
                     }
                 },
             };
+            if let Some(id) = request.tasks.iter().map(|task| task.id).find(|&id| !ids.insert(id)) {
+                let error = CoordinatorError::DuplicateTaskId { job: self.job, id };
+                tracing::info!(job = self.job.0, "submission refused: {error}");
+                return self.actor.submission_failed(self.job, error);
+            }
             let mut tasks = request.tasks.into_iter().map(wire::new_task).peekable();
             while tasks.peek().is_some() {
                 let (mut part, mut bytes) = (Vec::new(), 0u64);

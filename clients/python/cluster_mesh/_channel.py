@@ -1,0 +1,74 @@
+"""Dialling a coordinator or worker: URL parsing, TLS and mutual TLS, and the
+signed header each call carries."""
+from __future__ import annotations
+
+import grpc
+
+from . import auth
+
+# The Rust servers' default limit (--max-message-bytes).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+_OPTIONS = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+def split_url(url: str) -> tuple[str, bool]:
+    """`http://host:port` -> ("host:port", False); `https://...` -> (..., True);
+    a bare `host:port` is plaintext."""
+    tls = url.startswith("https://")
+    target = url.split("://", 1)[1] if "://" in url else url
+    target = target.rstrip("/")
+    if ":" not in target.rsplit("]", 1)[-1]:
+        raise ValueError(f"`{url}` has no port: give host:port, e.g. http://127.0.0.1:7700")
+    return target, tls
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class Dialer:
+    """How to reach one server: its target, TLS settings and secret.
+    `metadata(method)` is the signed header for one call."""
+
+    def __init__(self, url: str, secret: bytes | None = None, tls_ca: str | None = None,
+                 tls_client_cert: str | None = None, tls_client_key: str | None = None,
+                 tls_domain: str | None = None):
+        self.target, https = split_url(url)
+        self.authority = self.target
+        self.secret = secret
+        self.tls = https or tls_ca is not None
+        if tls_ca is not None and not https and not _is_loopback(self.target):
+            raise ValueError("an http:// address dials in plaintext, but tls_ca asks for TLS: use https://")
+        self._creds = None
+        self._options = list(_OPTIONS) + [("grpc.default_authority", self.authority)]
+        if self.tls:
+            self._creds = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca) if tls_ca else None,
+                private_key=_read(tls_client_key) if tls_client_key else None,
+                certificate_chain=_read(tls_client_cert) if tls_client_cert else None,
+            )
+            if tls_domain:
+                self._options.append(("grpc.ssl_target_name_override", tls_domain))
+
+    def channel(self) -> grpc.Channel:
+        if self._creds is not None:
+            return grpc.secure_channel(self.target, self._creds, options=self._options)
+        return grpc.insecure_channel(self.target, options=self._options)
+
+    def metadata(self, method: str):
+        if self.secret is None:
+            return ()
+        return ((auth.HEADER, auth.sign(self.secret, self.authority, method)),)
+
+
+def _is_loopback(target: str) -> bool:
+    host = target.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")

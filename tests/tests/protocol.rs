@@ -1,0 +1,49 @@
+//! Protocol rules a client in any language relies on (proto/README.md):
+//! task ids are unique within a job, and `Cancel` names a running job.
+
+use anyhow::Result;
+use cluster_client::{tasks, ClientError};
+use cluster_testkit::ProcCluster;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_task_id_refuses_its_job_with_invalid_argument() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "2"]], &[]).await?;
+    // A job running beside the refused one loses nothing.
+    let mut beside = cluster.client().await?;
+    let good = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        let summary = beside.run("beside", (0..40).map(|i| tasks::spin(i, 5)), |r| ids.push(r.id)).await;
+        summary.map(|s| (s, ids))
+    });
+    let batch = vec![tasks::sum_primes(0, 100), tasks::sum_primes(1, 10), tasks::sum_primes(1, 20)];
+    let err = cluster.client().await?.run("dup", batch, |_| {}).await.unwrap_err();
+    let ClientError::Status { code, message } = err else { panic!("expected a status, got {err}") };
+    assert_eq!(code, tonic::Code::InvalidArgument, "{message}");
+    assert!(message.starts_with("task id 1 appears twice in job "), "{message}");
+    assert!(message.ends_with(": task ids must be unique within a job"), "{message}");
+    let (summary, mut ids) = good.await??;
+    ids.sort_unstable();
+    assert_eq!((summary.succeeded, ids), (40, (0..40).collect::<Vec<u64>>()));
+    // The coordinator serves on, and keeps no trace of the refused job.
+    let mut client = cluster.client().await?;
+    assert_eq!(client.run("after", vec![tasks::sum_primes(0, 100)], |_| {}).await?.succeeded, 1);
+    assert!(client.status().await?.jobs.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_of_an_unknown_or_finished_job_is_not_found() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
+    let mut client = cluster.client().await?;
+    let not_found = |err: ClientError| match err {
+        ClientError::Status { code: tonic::Code::NotFound, message } => message,
+        other => panic!("expected NOT_FOUND, got {other}"),
+    };
+    let message = not_found(client.cancel(12_345).await.unwrap_err());
+    assert_eq!(message, "no job 12345: it never existed or has already finished");
+    let mut job = 0;
+    client.run_with(Default::default(), vec![tasks::noop(0)], |id| job = id, |_| {}).await?;
+    let message = not_found(client.cancel(job).await.unwrap_err());
+    assert_eq!(message, format!("no job {job}: it never existed or has already finished"));
+    Ok(())
+}
