@@ -43,10 +43,8 @@ def test_failure_timeout_and_unknown_kind_are_task_errors(mesh):
         assert cluster.map("square", [5]) == [25]
 
 
-# Needs capability routing in the coordinator (a task goes only to a worker
-# that advertises its kind in WorkerInfo.kinds), which is being built on
-# another branch. Strict: once routing is in, this passes and the mark must go.
-@pytest.mark.xfail(strict=True, reason="capability routing (WorkerInfo.kinds) is not in the coordinator yet")
+# Capability routing: a task goes only to a worker that advertises its kind
+# (WorkerInfo.kinds), so the Python kind never reaches the Rust worker.
 def test_python_worker_beside_rust_worker_each_kind_where_it_runs(mesh):
     coordinator = mesh.coordinator()
     rust = mesh.rust_worker(coordinator, "--cpus", "1")

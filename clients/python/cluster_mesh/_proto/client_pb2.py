@@ -25,45 +25,51 @@ _sym_db = _symbol_database.Default()
 from cluster_mesh._proto import tasks_pb2 as cluster_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63luster/v1/client.proto\x12\ncluster.v1\x1a\x16\x63luster/v1/tasks.proto\"l\n\nJobOptions\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\ntimeout_ms\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\x04H\x01\x88\x01\x01\x42\r\n\x0b_timeout_msB\x0e\n\x0c_deadline_ms\"Y\n\rSubmitRequest\x12\'\n\x07options\x18\x01 \x01(\x0b\x32\x16.cluster.v1.JobOptions\x12\x1f\n\x05tasks\x18\x02 \x03(\x0b\x32\x10.cluster.v1.Task\"\x9d\x01\n\x0eSubmitResponse\x12+\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x17.cluster.v1.JobAcceptedH\x00\x12*\n\x07results\x18\x02 \x01(\x0b\x32\x17.cluster.v1.ResultBatchH\x00\x12)\n\x07summary\x18\x03 \x01(\x0b\x32\x16.cluster.v1.JobSummaryH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"6\n\x0bResultBatch\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cluster.v1.TaskResult\"O\n\x0bWorkerShare\x12\x0e\n\x06worker\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x0c\n\x04jobs\x18\x03 \x01(\x04\x12\x13\n\x0b\x62usy_micros\x18\x04 \x01(\x04\"Y\n\nJobSummary\x12\x11\n\tsucceeded\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12(\n\x07workers\x18\x03 \x03(\x0b\x32\x17.cluster.v1.WorkerShare\"\x0f\n\rStatusRequest\"\x1f\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"#\n\x0e\x43\x61ncelResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x04\"j\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tsubmitted\x18\x03 \x01(\x04\x12\x10\n\x08\x66inished\x18\x04 \x01(\x04\x12\x1a\n\x12waiting_for_client\x18\x05 \x01(\x08\"\xd4\x02\n\x0cWorkerStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.cluster.v1.WorkerState\x12\x11\n\tin_flight\x18\x05 \x01(\x04\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x34\n\x06labels\x18\x07 \x03(\x0b\x32$.cluster.v1.WorkerStatus.LabelsEntry\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x11\n\tworker_id\x18\n \x01(\t\x12\x14\n\x0c\x64ial_address\x18\x0b \x01(\t\x12\x13\n\x0bstuck_slots\x18\x0c \x01(\r\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x01\n\x0eStatusResponse\x12)\n\x07workers\x18\x01 \x03(\x0b\x32\x18.cluster.v1.WorkerStatus\x12\x0e\n\x06queued\x18\x02 \x01(\x04\x12\x13\n\x0b\x61\x63tive_jobs\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x14\n\x0clate_results\x18\x05 \x01(\x04\x12#\n\x04jobs\x18\x06 \x03(\x0b\x32\x15.cluster.v1.JobStatus\x12\x14\n\x0comitted_rows\x18\x07 \x01(\x04*\x93\x01\n\x0bWorkerState\x12\x1c\n\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKER_STATE_CONNECTING\x10\x01\x12\x17\n\x13WORKER_STATE_ACTIVE\x10\x02\x12\x19\n\x15WORKER_STATE_DRAINING\x10\x03\x12\x15\n\x11WORKER_STATE_LOST\x10\x04\x32\xd6\x01\n\rClientService\x12\x43\n\x06Submit\x12\x19.cluster.v1.SubmitRequest\x1a\x1a.cluster.v1.SubmitResponse(\x01\x30\x01\x12?\n\x06Status\x12\x19.cluster.v1.StatusRequest\x1a\x1a.cluster.v1.StatusResponse\x12?\n\x06\x43\x61ncel\x12\x19.cluster.v1.CancelRequest\x1a\x1a.cluster.v1.CancelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63luster/v1/client.proto\x12\ncluster.v1\x1a\x16\x63luster/v1/tasks.proto\"\x90\x02\n\nJobOptions\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\ntimeout_ms\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\x04H\x01\x88\x01\x01\x12\x34\n\x07require\x18\x04 \x03(\x0b\x32#.cluster.v1.JobOptions.RequireEntry\x12\"\n\x15unroutable_timeout_ms\x18\x05 \x01(\x04H\x02\x88\x01\x01\x1a.\n\x0cRequireEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_timeout_msB\x0e\n\x0c_deadline_msB\x18\n\x16_unroutable_timeout_ms\"Y\n\rSubmitRequest\x12\'\n\x07options\x18\x01 \x01(\x0b\x32\x16.cluster.v1.JobOptions\x12\x1f\n\x05tasks\x18\x02 \x03(\x0b\x32\x10.cluster.v1.Task\"\xc3\x01\n\x0eSubmitResponse\x12+\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x17.cluster.v1.JobAcceptedH\x00\x12*\n\x07results\x18\x02 \x01(\x0b\x32\x17.cluster.v1.ResultBatchH\x00\x12)\n\x07summary\x18\x03 \x01(\x0b\x32\x16.cluster.v1.JobSummaryH\x00\x12$\n\x06notice\x18\x04 \x01(\x0b\x32\x12.cluster.v1.NoticeH\x00\x42\x07\n\x05\x65vent\"\x19\n\x06Notice\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x1d\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"6\n\x0bResultBatch\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cluster.v1.TaskResult\"O\n\x0bWorkerShare\x12\x0e\n\x06worker\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x0c\n\x04jobs\x18\x03 \x01(\x04\x12\x13\n\x0b\x62usy_micros\x18\x04 \x01(\x04\"Y\n\nJobSummary\x12\x11\n\tsucceeded\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12(\n\x07workers\x18\x03 \x03(\x0b\x32\x17.cluster.v1.WorkerShare\"\x0f\n\rStatusRequest\"\x1f\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"#\n\x0e\x43\x61ncelResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x04\"{\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tsubmitted\x18\x03 \x01(\x04\x12\x10\n\x08\x66inished\x18\x04 \x01(\x04\x12\x1a\n\x12waiting_for_client\x18\x05 \x01(\x08\x12\x0f\n\x07\x62locked\x18\x06 \x01(\t\"\xd4\x02\n\x0cWorkerStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.cluster.v1.WorkerState\x12\x11\n\tin_flight\x18\x05 \x01(\x04\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x34\n\x06labels\x18\x07 \x03(\x0b\x32$.cluster.v1.WorkerStatus.LabelsEntry\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x11\n\tworker_id\x18\n \x01(\t\x12\x14\n\x0c\x64ial_address\x18\x0b \x01(\t\x12\x13\n\x0bstuck_slots\x18\x0c \x01(\r\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x01\n\x0eStatusResponse\x12)\n\x07workers\x18\x01 \x03(\x0b\x32\x18.cluster.v1.WorkerStatus\x12\x0e\n\x06queued\x18\x02 \x01(\x04\x12\x13\n\x0b\x61\x63tive_jobs\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x14\n\x0clate_results\x18\x05 \x01(\x04\x12#\n\x04jobs\x18\x06 \x03(\x0b\x32\x15.cluster.v1.JobStatus\x12\x14\n\x0comitted_rows\x18\x07 \x01(\x04*\x93\x01\n\x0bWorkerState\x12\x1c\n\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17WORKER_STATE_CONNECTING\x10\x01\x12\x17\n\x13WORKER_STATE_ACTIVE\x10\x02\x12\x19\n\x15WORKER_STATE_DRAINING\x10\x03\x12\x15\n\x11WORKER_STATE_LOST\x10\x04\x32\xd6\x01\n\rClientService\x12\x43\n\x06Submit\x12\x19.cluster.v1.SubmitRequest\x1a\x1a.cluster.v1.SubmitResponse(\x01\x30\x01\x12?\n\x06Status\x12\x19.cluster.v1.StatusRequest\x1a\x1a.cluster.v1.StatusResponse\x12?\n\x06\x43\x61ncel\x12\x19.cluster.v1.CancelRequest\x1a\x1a.cluster.v1.CancelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.v1.client_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_JOBOPTIONS_REQUIREENTRY']._loaded_options = None
+  _globals['_JOBOPTIONS_REQUIREENTRY']._serialized_options = b'8\001'
   _globals['_WORKERSTATUS_LABELSENTRY']._loaded_options = None
   _globals['_WORKERSTATUS_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_WORKERSTATE']._serialized_start=1419
-  _globals['_WORKERSTATE']._serialized_end=1566
-  _globals['_JOBOPTIONS']._serialized_start=63
-  _globals['_JOBOPTIONS']._serialized_end=171
-  _globals['_SUBMITREQUEST']._serialized_start=173
-  _globals['_SUBMITREQUEST']._serialized_end=262
-  _globals['_SUBMITRESPONSE']._serialized_start=265
-  _globals['_SUBMITRESPONSE']._serialized_end=422
-  _globals['_JOBACCEPTED']._serialized_start=424
-  _globals['_JOBACCEPTED']._serialized_end=453
-  _globals['_RESULTBATCH']._serialized_start=455
-  _globals['_RESULTBATCH']._serialized_end=509
-  _globals['_WORKERSHARE']._serialized_start=511
-  _globals['_WORKERSHARE']._serialized_end=590
-  _globals['_JOBSUMMARY']._serialized_start=592
-  _globals['_JOBSUMMARY']._serialized_end=681
-  _globals['_STATUSREQUEST']._serialized_start=683
-  _globals['_STATUSREQUEST']._serialized_end=698
-  _globals['_CANCELREQUEST']._serialized_start=700
-  _globals['_CANCELREQUEST']._serialized_end=731
-  _globals['_CANCELRESPONSE']._serialized_start=733
-  _globals['_CANCELRESPONSE']._serialized_end=768
-  _globals['_JOBSTATUS']._serialized_start=770
-  _globals['_JOBSTATUS']._serialized_end=876
-  _globals['_WORKERSTATUS']._serialized_start=879
-  _globals['_WORKERSTATUS']._serialized_end=1219
-  _globals['_WORKERSTATUS_LABELSENTRY']._serialized_start=1174
-  _globals['_WORKERSTATUS_LABELSENTRY']._serialized_end=1219
-  _globals['_STATUSRESPONSE']._serialized_start=1222
-  _globals['_STATUSRESPONSE']._serialized_end=1416
-  _globals['_CLIENTSERVICE']._serialized_start=1569
-  _globals['_CLIENTSERVICE']._serialized_end=1783
+  _globals['_WORKERSTATE']._serialized_start=1666
+  _globals['_WORKERSTATE']._serialized_end=1813
+  _globals['_JOBOPTIONS']._serialized_start=64
+  _globals['_JOBOPTIONS']._serialized_end=336
+  _globals['_JOBOPTIONS_REQUIREENTRY']._serialized_start=233
+  _globals['_JOBOPTIONS_REQUIREENTRY']._serialized_end=279
+  _globals['_SUBMITREQUEST']._serialized_start=338
+  _globals['_SUBMITREQUEST']._serialized_end=427
+  _globals['_SUBMITRESPONSE']._serialized_start=430
+  _globals['_SUBMITRESPONSE']._serialized_end=625
+  _globals['_NOTICE']._serialized_start=627
+  _globals['_NOTICE']._serialized_end=652
+  _globals['_JOBACCEPTED']._serialized_start=654
+  _globals['_JOBACCEPTED']._serialized_end=683
+  _globals['_RESULTBATCH']._serialized_start=685
+  _globals['_RESULTBATCH']._serialized_end=739
+  _globals['_WORKERSHARE']._serialized_start=741
+  _globals['_WORKERSHARE']._serialized_end=820
+  _globals['_JOBSUMMARY']._serialized_start=822
+  _globals['_JOBSUMMARY']._serialized_end=911
+  _globals['_STATUSREQUEST']._serialized_start=913
+  _globals['_STATUSREQUEST']._serialized_end=928
+  _globals['_CANCELREQUEST']._serialized_start=930
+  _globals['_CANCELREQUEST']._serialized_end=961
+  _globals['_CANCELRESPONSE']._serialized_start=963
+  _globals['_CANCELRESPONSE']._serialized_end=998
+  _globals['_JOBSTATUS']._serialized_start=1000
+  _globals['_JOBSTATUS']._serialized_end=1123
+  _globals['_WORKERSTATUS']._serialized_start=1126
+  _globals['_WORKERSTATUS']._serialized_end=1466
+  _globals['_WORKERSTATUS_LABELSENTRY']._serialized_start=1421
+  _globals['_WORKERSTATUS_LABELSENTRY']._serialized_end=1466
+  _globals['_STATUSRESPONSE']._serialized_start=1469
+  _globals['_STATUSRESPONSE']._serialized_end=1663
+  _globals['_CLIENTSERVICE']._serialized_start=1816
+  _globals['_CLIENTSERVICE']._serialized_end=2030
 # @@protoc_insertion_point(module_scope)

@@ -22,14 +22,25 @@ WORKER_STATE_DRAINING: WorkerState
 WORKER_STATE_LOST: WorkerState
 
 class JobOptions(_message.Message):
-    __slots__ = ("name", "timeout_ms", "deadline_ms")
+    __slots__ = ("name", "timeout_ms", "deadline_ms", "require", "unroutable_timeout_ms")
+    class RequireEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_FIELD_NUMBER: _ClassVar[int]
+    UNROUTABLE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     timeout_ms: int
     deadline_ms: int
-    def __init__(self, name: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+    require: _containers.ScalarMap[str, str]
+    unroutable_timeout_ms: int
+    def __init__(self, name: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., require: _Optional[_Mapping[str, str]] = ..., unroutable_timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("options", "tasks")
@@ -40,14 +51,22 @@ class SubmitRequest(_message.Message):
     def __init__(self, options: _Optional[_Union[JobOptions, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_tasks_pb2.Task, _Mapping]]] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
-    __slots__ = ("accepted", "results", "summary")
+    __slots__ = ("accepted", "results", "summary", "notice")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     accepted: JobAccepted
     results: ResultBatch
     summary: JobSummary
-    def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., summary: _Optional[_Union[JobSummary, _Mapping]] = ...) -> None: ...
+    notice: Notice
+    def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., results: _Optional[_Union[ResultBatch, _Mapping]] = ..., summary: _Optional[_Union[JobSummary, _Mapping]] = ..., notice: _Optional[_Union[Notice, _Mapping]] = ...) -> None: ...
+
+class Notice(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
     __slots__ = ("job_id",)
@@ -100,18 +119,20 @@ class CancelResponse(_message.Message):
     def __init__(self, cancelled: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "name", "submitted", "finished", "waiting_for_client")
+    __slots__ = ("job_id", "name", "submitted", "finished", "waiting_for_client", "blocked")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     WAITING_FOR_CLIENT_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     name: str
     submitted: int
     finished: int
     waiting_for_client: bool
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., submitted: _Optional[int] = ..., finished: _Optional[int] = ..., waiting_for_client: _Optional[bool] = ...) -> None: ...
+    blocked: str
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., submitted: _Optional[int] = ..., finished: _Optional[int] = ..., waiting_for_client: _Optional[bool] = ..., blocked: _Optional[str] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
     __slots__ = ("address", "cores", "weight", "state", "in_flight", "completed", "labels", "version", "last_error", "worker_id", "dial_address", "stuck_slots")

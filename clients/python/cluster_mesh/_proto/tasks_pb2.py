@@ -24,29 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63luster/v1/tasks.proto\x12\ncluster.v1\"\xbb\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x30\n\nsum_primes\x18\n \x01(\x0b\x32\x1a.cluster.v1.SumPrimesInputH\x00\x12%\n\x04spin\x18\x0b \x01(\x0b\x32\x15.cluster.v1.SpinInputH\x00\x12%\n\x04noop\x18\x0c \x01(\x0b\x32\x15.cluster.v1.NoopInputH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x42\x07\n\x05input\"\x1b\n\x0eSumPrimesInput\x12\t\n\x01n\x18\x01 \x01(\x04\"\x1b\n\tSpinInput\x12\x0e\n\x06millis\x18\x01 \x01(\x04\"\x0b\n\tNoopInput\"|\n\nTaskOutput\x12\x14\n\nsum_primes\x18\x01 \x01(\x04H\x00\x12\x15\n\x0bspin_millis\x18\x02 \x01(\x04H\x00\x12&\n\x04noop\x18\x03 \x01(\x0b\x32\x16.cluster.v1.NoopOutputH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x42\x07\n\x05value\"\x0c\n\nNoopOutput\"A\n\tTaskError\x12#\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x15.cluster.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xab\x01\n\nTaskResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12(\n\x06output\x18\x02 \x01(\x0b\x32\x16.cluster.v1.TaskOutputH\x00\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.cluster.v1.TaskErrorH\x00\x12\x0e\n\x06worker\x18\x04 \x01(\t\x12\x12\n\nrun_micros\x18\x05 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\rB\t\n\x07outcome*\xef\x01\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CODE_INVALID_INPUT\x10\x01\x12\x1b\n\x17\x45RROR_CODE_UNKNOWN_KIND\x10\x02\x12\x1a\n\x16\x45RROR_CODE_TASK_FAILED\x10\x03\x12\x18\n\x14\x45RROR_CODE_TIMED_OUT\x10\x04\x12\x1a\n\x16\x45RROR_CODE_WORKER_LOST\x10\x05\x12\x18\n\x14\x45RROR_CODE_CANCELLED\x10\x06\x12\x1f\n\x1b\x45RROR_CODE_RESULT_TOO_LARGE\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63luster/v1/tasks.proto\x12\ncluster.v1\"\xe2\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x30\n\nsum_primes\x18\n \x01(\x0b\x32\x1a.cluster.v1.SumPrimesInputH\x00\x12%\n\x04spin\x18\x0b \x01(\x0b\x32\x15.cluster.v1.SpinInputH\x00\x12%\n\x04noop\x18\x0c \x01(\x0b\x32\x15.cluster.v1.NoopInputH\x00\x12%\n\x04\x65xec\x18\r \x01(\x0b\x32\x15.cluster.v1.ExecInputH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x42\x07\n\x05input\"\x1b\n\x0eSumPrimesInput\x12\t\n\x01n\x18\x01 \x01(\x04\"\x1b\n\tSpinInput\x12\x0e\n\x06millis\x18\x01 \x01(\x04\"\x0b\n\tNoopInput\"\xc5\x01\n\tExecInput\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\r\n\x05stdin\x18\x02 \x01(\x0c\x12+\n\x03\x65nv\x18\x03 \x03(\x0b\x32\x1e.cluster.v1.ExecInput.EnvEntry\x12\x18\n\x0bworking_dir\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x10max_output_bytes\x18\x05 \x01(\x04\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_working_dir\"\x83\x01\n\nExecOutput\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x0e\n\x06stdout\x18\x02 \x01(\x0c\x12\x0e\n\x06stderr\x18\x03 \x01(\x0c\x12\x18\n\x10stdout_truncated\x18\x04 \x01(\x08\x12\x18\n\x10stderr_truncated\x18\x05 \x01(\x08\x12\x0e\n\x06signal\x18\x06 \x01(\x05\"\xa4\x01\n\nTaskOutput\x12\x14\n\nsum_primes\x18\x01 \x01(\x04H\x00\x12\x15\n\x0bspin_millis\x18\x02 \x01(\x04H\x00\x12&\n\x04noop\x18\x03 \x01(\x0b\x32\x16.cluster.v1.NoopOutputH\x00\x12&\n\x04\x65xec\x18\x04 \x01(\x0b\x32\x16.cluster.v1.ExecOutputH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x42\x07\n\x05value\"\x0c\n\nNoopOutput\"g\n\tTaskError\x12#\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x15.cluster.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12$\n\x04\x65xec\x18\x03 \x01(\x0b\x32\x16.cluster.v1.ExecOutput\"\xab\x01\n\nTaskResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12(\n\x06output\x18\x02 \x01(\x0b\x32\x16.cluster.v1.TaskOutputH\x00\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.cluster.v1.TaskErrorH\x00\x12\x0e\n\x06worker\x18\x04 \x01(\t\x12\x12\n\nrun_micros\x18\x05 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\rB\t\n\x07outcome*\xef\x01\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CODE_INVALID_INPUT\x10\x01\x12\x1b\n\x17\x45RROR_CODE_UNKNOWN_KIND\x10\x02\x12\x1a\n\x16\x45RROR_CODE_TASK_FAILED\x10\x03\x12\x18\n\x14\x45RROR_CODE_TIMED_OUT\x10\x04\x12\x1a\n\x16\x45RROR_CODE_WORKER_LOST\x10\x05\x12\x18\n\x14\x45RROR_CODE_CANCELLED\x10\x06\x12\x1f\n\x1b\x45RROR_CODE_RESULT_TOO_LARGE\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.v1.tasks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORCODE']._serialized_start=681
-  _globals['_ERRORCODE']._serialized_end=920
+  _globals['_EXECINPUT_ENVENTRY']._loaded_options = None
+  _globals['_EXECINPUT_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_ERRORCODE']._serialized_start=1133
+  _globals['_ERRORCODE']._serialized_end=1372
   _globals['_TASK']._serialized_start=39
-  _globals['_TASK']._serialized_end=226
-  _globals['_SUMPRIMESINPUT']._serialized_start=228
-  _globals['_SUMPRIMESINPUT']._serialized_end=255
-  _globals['_SPININPUT']._serialized_start=257
-  _globals['_SPININPUT']._serialized_end=284
-  _globals['_NOOPINPUT']._serialized_start=286
-  _globals['_NOOPINPUT']._serialized_end=297
-  _globals['_TASKOUTPUT']._serialized_start=299
-  _globals['_TASKOUTPUT']._serialized_end=423
-  _globals['_NOOPOUTPUT']._serialized_start=425
-  _globals['_NOOPOUTPUT']._serialized_end=437
-  _globals['_TASKERROR']._serialized_start=439
-  _globals['_TASKERROR']._serialized_end=504
-  _globals['_TASKRESULT']._serialized_start=507
-  _globals['_TASKRESULT']._serialized_end=678
+  _globals['_TASK']._serialized_end=265
+  _globals['_SUMPRIMESINPUT']._serialized_start=267
+  _globals['_SUMPRIMESINPUT']._serialized_end=294
+  _globals['_SPININPUT']._serialized_start=296
+  _globals['_SPININPUT']._serialized_end=323
+  _globals['_NOOPINPUT']._serialized_start=325
+  _globals['_NOOPINPUT']._serialized_end=336
+  _globals['_EXECINPUT']._serialized_start=339
+  _globals['_EXECINPUT']._serialized_end=536
+  _globals['_EXECINPUT_ENVENTRY']._serialized_start=478
+  _globals['_EXECINPUT_ENVENTRY']._serialized_end=520
+  _globals['_EXECOUTPUT']._serialized_start=539
+  _globals['_EXECOUTPUT']._serialized_end=670
+  _globals['_TASKOUTPUT']._serialized_start=673
+  _globals['_TASKOUTPUT']._serialized_end=837
+  _globals['_NOOPOUTPUT']._serialized_start=839
+  _globals['_NOOPOUTPUT']._serialized_end=851
+  _globals['_TASKERROR']._serialized_start=853
+  _globals['_TASKERROR']._serialized_end=956
+  _globals['_TASKRESULT']._serialized_start=959
+  _globals['_TASKRESULT']._serialized_end=1130
 # @@protoc_insertion_point(module_scope)

@@ -37,14 +37,18 @@ class WorkerInfo(_message.Message):
     def __init__(self, cores: _Optional[int] = ..., weight: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., worker_id: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("key", "task", "timeout_ms")
+    __slots__ = ("key", "task", "timeout_ms", "job_id", "task_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
     key: int
     task: _tasks_pb2.Task
     timeout_ms: int
-    def __init__(self, key: _Optional[int] = ..., task: _Optional[_Union[_tasks_pb2.Task, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    job_id: int
+    task_id: int
+    def __init__(self, key: _Optional[int] = ..., task: _Optional[_Union[_tasks_pb2.Task, _Mapping]] = ..., timeout_ms: _Optional[int] = ..., job_id: _Optional[int] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("assign", "revoke", "heartbeat", "cancel", "start")
