@@ -20,7 +20,7 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-NOOP_MODULE = "def noop(x):\n    return None\n"
+NOOP_MODULE = "from cluster_mesh.worker import kind\n\n@kind(\"py-noop\")\ndef noop(x):\n    return None\n"
 
 
 def start(argv, env=None):
@@ -88,7 +88,7 @@ def main():
             procs.append(pw)
             with Cluster(f"http://{addr2}", secret_file=str(secret)) as cluster:
                 wait_workers(cluster, 1)
-                rate = best_rate(cluster, "noop", args.worker_tasks, args.repeat)
+                rate = best_rate(cluster, "py-noop", args.worker_tasks, args.repeat)
             print(f"python worker (2 processes), {args.worker_tasks} python noop tasks from the python client: "
                   f"{rate:,.0f} tasks/s")
     finally:
