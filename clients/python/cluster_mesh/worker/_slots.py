@@ -204,15 +204,18 @@ class Slots:
             if not self._pending:
                 break
             if proc.ready and proc.task is None:
-                t = self._pending.popleft()
-                t.deadline = now + t.timeout if t.timeout is not None else None
-                proc.task = t
-                try:
-                    proc.conn.send((t.key, t.kind, t.data))
-                except (OSError, EOFError):
-                    pass  # its death shows as EOF on the next read
+                self._start_next(proc, now)
         deadlines = [p.task.deadline for p in self._procs if p.task is not None and p.task.deadline is not None]
         return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def _start_next(self, proc, now):
+        t = self._pending.popleft()
+        t.deadline = now + t.timeout if t.timeout is not None else None
+        proc.task = t
+        try:
+            proc.conn.send((t.key, t.kind, t.data))
+        except (OSError, EOFError):
+            pass  # its death shows as EOF on the next read
 
     def _restart(self, proc, why):
         t = proc.task
@@ -246,6 +249,9 @@ class Slots:
             # no busy slot has every result queued.
             self._on_done(t.session, self._completion(message))
             proc.task = None
+            # The next task goes out now, not a loop turn later.
+            if self._pending:
+                self._start_next(proc, time.monotonic())
 
     def _completion(self, message):
         key, code, value, micros = message
