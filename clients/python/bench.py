@@ -20,7 +20,7 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-NOOP_MODULE = "def noop(x):\n    return None\n"
+NOOP_MODULE = "from cluster_mesh.worker import kind\n\n@kind(\"py-noop\")\ndef noop(x):\n    return None\n"
 
 
 def start(argv, env=None):
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--worker-tasks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--prefetch", type=int, default=2, help="the coordinator's --prefetch for the Python worker run")
     args = ap.parse_args()
     from cluster_mesh import Cluster
     bins = pathlib.Path(args.bin_dir)
@@ -79,7 +80,8 @@ def main():
             print(f"python client, {args.tasks} noop tasks, rust coordinator + 1 rust worker (2 cores): "
                   f"{rate:,.0f} tasks/s")
             # 2. a Python worker
-            co2, addr2 = start([str(bins / "cluster-coordinator"), "--listen", "127.0.0.1:0", *sec])
+            co2, addr2 = start([str(bins / "cluster-coordinator"), "--listen", "127.0.0.1:0",
+                                "--prefetch", str(args.prefetch), *sec])
             procs.append(co2)
             (pathlib.Path(tmp) / "bench_noop.py").write_text(NOOP_MODULE)
             env = dict(os.environ, PYTHONPATH=tmp)
@@ -88,8 +90,9 @@ def main():
             procs.append(pw)
             with Cluster(f"http://{addr2}", secret_file=str(secret)) as cluster:
                 wait_workers(cluster, 1)
-                rate = best_rate(cluster, "noop", args.worker_tasks, args.repeat)
-            print(f"python worker (2 processes), {args.worker_tasks} python noop tasks from the python client: "
+                rate = best_rate(cluster, "py-noop", args.worker_tasks, args.repeat)
+            print(f"python worker (2 processes, coordinator --prefetch {args.prefetch}), {args.worker_tasks} python noop "
+                  "tasks from the python client: "
                   f"{rate:,.0f} tasks/s")
     finally:
         for p in procs:

@@ -11,9 +11,9 @@ import collections
 import logging
 import multiprocessing
 import os
+import selectors
 import threading
 import time
-from multiprocessing.connection import wait
 
 from .._proto import tasks_pb2 as pb
 from .._proto import worker_pb2 as wpb
@@ -57,6 +57,9 @@ class Slots:
         self._pending: collections.deque[Task] = collections.deque()
         self._procs = [_Proc(i) for i in range(cores)]
         self._wake_r, self._wake_w = os.pipe()
+        # One epoll set for the loop's whole life (not one per wait).
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="cluster-slots", daemon=True)
 
@@ -87,6 +90,14 @@ class Slots:
         process.start()
         child.close()
         proc.process, proc.conn, proc.ready, proc.task = process, parent, False, None
+        self._selector.register(parent, selectors.EVENT_READ, proc)
+
+    def _close(self, proc):
+        try:
+            self._selector.unregister(proc.conn)
+        except (KeyError, ValueError):
+            pass
+        proc.conn.close()
 
     def stop(self):
         with self._lock:
@@ -171,13 +182,12 @@ class Slots:
                 if self._stopped:
                     return
                 timeout = self._step(time.monotonic())
-            conns = [self._wake_r] + [p.conn for p in self._procs]
-            for ready in wait(conns, timeout):
-                if ready == self._wake_r:
+            for key, _ in self._selector.select(timeout):
+                proc = key.data
+                if proc is None:
                     os.read(self._wake_r, 4096)
-                    continue
-                proc = next(p for p in self._procs if p.conn is ready)
-                self._receive(proc)
+                elif key.fileobj is proc.conn and not proc.conn.closed:
+                    self._receive(proc)
 
     def _step(self, now):
         """Under the lock: kills what must stop, starts what can; returns
@@ -194,22 +204,25 @@ class Slots:
             if not self._pending:
                 break
             if proc.ready and proc.task is None:
-                t = self._pending.popleft()
-                t.deadline = now + t.timeout if t.timeout is not None else None
-                proc.task = t
-                try:
-                    proc.conn.send((t.key, t.kind, t.data))
-                except (OSError, EOFError):
-                    pass  # its death shows as EOF on the next read
+                self._start_next(proc, now)
         deadlines = [p.task.deadline for p in self._procs if p.task is not None and p.task.deadline is not None]
         return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def _start_next(self, proc, now):
+        t = self._pending.popleft()
+        t.deadline = now + t.timeout if t.timeout is not None else None
+        proc.task = t
+        try:
+            proc.conn.send((t.key, t.kind, t.data))
+        except (OSError, EOFError):
+            pass  # its death shows as EOF on the next read
 
     def _restart(self, proc, why):
         t = proc.task
         micros = int((time.monotonic() - (t.deadline - t.timeout)) * 1e6) if t.deadline is not None else 0
         proc.process.kill()
         proc.process.join(timeout=5)
-        proc.conn.close()
+        self._close(proc)
         code, message = why
         if code is not None:
             self._on_done(t.session, error(t.key, code, message, micros))
@@ -236,6 +249,9 @@ class Slots:
             # no busy slot has every result queued.
             self._on_done(t.session, self._completion(message))
             proc.task = None
+            # The next task goes out now, not a loop turn later.
+            if self._pending:
+                self._start_next(proc, time.monotonic())
 
     def _completion(self, message):
         key, code, value, micros = message
@@ -251,7 +267,7 @@ class Slots:
             t, proc.task = proc.task, None
             proc.process.join(timeout=5)
             exitcode = proc.process.exitcode
-            proc.conn.close()
+            self._close(proc)
             if t is not None and t.stop is None:
                 self._on_done(t.session, error(
                     t.key, pb.ERROR_CODE_TASK_FAILED,
