@@ -49,7 +49,7 @@ async fn unknown_kind_through_grpc_fails_alone() -> Result<()> {
         .run_events(options, batch, |event| match event {
             JobEvent::Result(r) => results.push(r),
             JobEvent::Notice(n) => notices.push(n),
-            JobEvent::Accepted(_) => {}
+            _ => {}
         })
         .await?;
     results.sort_by_key(|r| r.id);

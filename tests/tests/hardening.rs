@@ -33,7 +33,7 @@ async fn submit_and_never_read(
         let end = (next + 1024).min(count);
         let batch = (next..end).map(tasks::noop).collect();
         next = end;
-        Some(SubmitRequest { options: options.take(), tasks: batch })
+        Some(SubmitRequest { options: options.take(), tasks: batch, resume: None })
     }));
     Ok(client.submit(requests).await?)
 }
@@ -118,7 +118,11 @@ async fn sigterm_ends_the_coordinator_while_a_client_keeps_its_submission_open()
     let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
     // A client that opens a job and then neither sends more nor closes.
     let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(SubmitRequest { options: Some(JobOptions::default()), tasks: vec![tasks::noop(0)] })?;
+    tx.send(SubmitRequest {
+        options: Some(JobOptions::default()),
+        tasks: vec![tasks::noop(0)],
+        resume: None,
+    })?;
     let mut client = ClientServiceClient::connect(cluster.url()).await?;
     let mut responses =
         client.submit(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)).await?.into_inner();

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod resume;
 pub mod tasks;
 
 use std::time::Duration;
@@ -42,6 +43,10 @@ pub enum ClientError {
         /// Its message.
         message: String,
     },
+    /// The job is gone: the coordinator was lost and kept no durable
+    /// state, or it does not know the job.
+    #[error("{0}")]
+    JobLost(String),
     /// The result stream ended before the job did.
     #[error("the coordinator closed the result stream before the job finished")]
     Incomplete,
@@ -67,12 +72,27 @@ pub enum JobEvent {
     Notice(String),
     /// A task's result.
     Result(TaskResult),
+    /// The connection to the coordinator broke; the client is reconnecting
+    /// to resume the job (it keeps durable state). Says why.
+    Reconnecting(String),
+    /// The job was resumed after a reconnection.
+    Resumed {
+        /// The job.
+        job: u64,
+        /// Results this client already had.
+        results_before: u64,
+        /// Tasks the coordinator held; the rest were sent again.
+        tasks_received: u64,
+    },
 }
 
 /// A connection to a coordinator's `ClientService`.
 #[derive(Clone)]
 pub struct Client {
     inner: ClientServiceClient<AuthChannel>,
+    /// Where it connected, to connect again.
+    url: String,
+    security: Security,
 }
 
 impl Client {
@@ -85,7 +105,8 @@ impl Client {
     /// Connects with a shared secret and/or TLS (`https://` URLs).
     pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
         let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
-        Ok(Self { inner: ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX) })
+        let inner = ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+        Ok(Self { inner, url: url.to_string(), security: security.clone() })
     }
 
     /// The cluster as the coordinator sees it.
@@ -132,6 +153,8 @@ impl Client {
             }
             JobEvent::Notice(message) => tracing::warn!("{message}"),
             JobEvent::Result(result) => on_result(result),
+            // Not sent by `run_events`, which does not resume.
+            JobEvent::Reconnecting(_) | JobEvent::Resumed { .. } => {}
         })
         .await
     }
@@ -202,6 +225,6 @@ fn submission(
                 break full;
             }
         };
-        Some(SubmitRequest { options: options.take(), tasks: batch })
+        Some(SubmitRequest { options: options.take(), tasks: batch, resume: None })
     }))
 }

@@ -50,6 +50,15 @@ pub enum CoordinatorError {
     /// `Cancel` named a job the coordinator does not run.
     #[error("no job {0}: it never existed or has already finished")]
     UnknownJob(JobId),
+    /// A resume named a job the coordinator does not know.
+    #[error(
+        "job {0} is not known here: the coordinator keeps no state directory (--state-dir), or the job \
+         finished longer ago than its retention; it was lost and must be submitted again"
+    )]
+    LostJob(JobId),
+    /// Another client resumed this job.
+    #[error("another client resumed job {0}")]
+    Resumed(JobId),
     /// A registration named something that is not an address.
     #[error("`{0}` is not a host:port address")]
     BadAddress(String),
@@ -89,9 +98,9 @@ impl CoordinatorError {
         match self {
             Unreachable { source: LinkError::WrongWorker { .. }, .. } => ErrorClass::FailedPrecondition,
             ShuttingDown | ShutDownWithTasksLeft { .. } | Unreachable { .. } => ErrorClass::Unavailable,
-            CancelledByRequest(_) | SubmissionFailed(_) => ErrorClass::Cancelled,
+            CancelledByRequest(_) | SubmissionFailed(_) | Resumed(_) => ErrorClass::Cancelled,
             EmptySubmission | BadAddress(_) | DuplicateTaskId { .. } => ErrorClass::InvalidArgument,
-            UnknownJob(_) => ErrorClass::NotFound,
+            UnknownJob(_) | LostJob(_) => ErrorClass::NotFound,
             SubmissionTooLarge { .. } => ErrorClass::ResourceExhausted,
         }
     }

@@ -26,6 +26,7 @@ pub mod sched;
 #[allow(unreachable_pub)]
 mod sched;
 mod service;
+mod store;
 mod wire;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use tonic::server::NamedService;
 
 pub use crate::error::{CoordinatorError, ErrorClass, LinkError};
 pub use crate::sched::CoreConfig;
+pub use crate::store::{StoreError, DEFAULT_RESULT_RETENTION};
 pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// Default `max_queued_bytes`: 1 GiB of task inputs.
@@ -79,6 +81,15 @@ pub struct CoordinatorConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere; a
     /// non-loopback address needs `insecure`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The durable state directory; `None` keeps jobs in memory only (a
+    /// restart loses them).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// With a state directory: how long a job whose client went away runs
+    /// on for a client to resume it.
+    pub detach_timeout: Duration,
+    /// With a state directory: how long a finished job's results are kept
+    /// for a client that resumes late.
+    pub result_retention: Duration,
 }
 
 impl CoordinatorConfig {
@@ -98,6 +109,9 @@ impl CoordinatorConfig {
             insecure: false,
             connections: cluster_node::ConnectionLimits::default(),
             metrics_listen: None,
+            state_dir: None,
+            detach_timeout: Duration::from_secs(60),
+            result_retention: DEFAULT_RESULT_RETENTION,
         }
     }
 }
@@ -114,6 +128,9 @@ pub enum StartError {
     /// The metrics listener could not start.
     #[error(transparent)]
     Metrics(#[from] cluster_node::MetricsError),
+    /// The state directory cannot be used.
+    #[error(transparent)]
+    State(#[from] StoreError),
 }
 
 /// The services a coordinator serves, as health checks and reflection name them.
@@ -176,7 +193,25 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let (listener, addr) = cluster_node::bind(config.listen).await?;
     let max_message_bytes = config.max_message_bytes;
     let limits = actor::Limits { tasks: config.max_queued, bytes: config.max_queued_bytes };
-    let actor = actor::spawn(config.core.clone(), limits, config.forget_lost);
+    let durable = match &config.state_dir {
+        Some(dir) => {
+            let holder = format!("pid {} listening on {addr}", std::process::id());
+            let (store, recovered) = store::Store::open(dir, &holder)?;
+            let jobs = recovered.jobs.len();
+            tracing::info!(dir = %dir.display(), jobs, "state directory open: jobs survive a restart");
+            let durability = actor::Durability {
+                store,
+                detach_timeout: config.detach_timeout,
+                retention: config.result_retention,
+            };
+            Some((durability, recovered))
+        }
+        None => {
+            tracing::info!("no --state-dir: jobs are kept in memory only, and a restart loses them");
+            None
+        }
+    };
+    let actor = actor::spawn(config.core.clone(), limits, config.forget_lost, durable);
     let options = link::LinkOptions {
         connect_timeout: config.connect_timeout,
         heartbeat_timeout: config.heartbeat_timeout,

@@ -147,6 +147,19 @@ pub(crate) fn result_messages(reports: Vec<TaskReport>, max_message_bytes: usize
         .collect()
 }
 
+/// Results kept in the state directory (each an encoded `TaskResult`) as
+/// messages under the client's size limit; an unreadable one is skipped.
+pub(crate) fn stored_result_messages(
+    stored: Vec<Bytes>,
+    max_message_bytes: usize,
+) -> Vec<pb::SubmitResponse> {
+    let results = stored.into_iter().filter_map(|bytes| pb::TaskResult::decode(bytes).ok());
+    batch::split(results, max_message_bytes, Message::encoded_len)
+        .into_iter()
+        .map(|results| response(submit_response::Event::Results(pb::ResultBatch { results })))
+        .collect()
+}
+
 pub(crate) fn response(event: submit_response::Event) -> pb::SubmitResponse {
     pb::SubmitResponse { event: Some(event) }
 }

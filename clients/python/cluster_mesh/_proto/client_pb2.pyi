@@ -43,12 +43,20 @@ class JobOptions(_message.Message):
     def __init__(self, name: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., require: _Optional[_Mapping[str, str]] = ..., unroutable_timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("options", "tasks")
+    __slots__ = ("options", "tasks", "resume")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     options: JobOptions
     tasks: _containers.RepeatedCompositeFieldContainer[_tasks_pb2.Task]
-    def __init__(self, options: _Optional[_Union[JobOptions, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_tasks_pb2.Task, _Mapping]]] = ...) -> None: ...
+    resume: ResumeJob
+    def __init__(self, options: _Optional[_Union[JobOptions, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_tasks_pb2.Task, _Mapping]]] = ..., resume: _Optional[_Union[ResumeJob, _Mapping]] = ...) -> None: ...
+
+class ResumeJob(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    def __init__(self, job_id: _Optional[int] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("accepted", "results", "summary", "notice")
@@ -69,10 +77,14 @@ class Notice(_message.Message):
     def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "durable", "tasks_received")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DURABLE_FIELD_NUMBER: _ClassVar[int]
+    TASKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
-    def __init__(self, job_id: _Optional[int] = ...) -> None: ...
+    durable: bool
+    tasks_received: int
+    def __init__(self, job_id: _Optional[int] = ..., durable: _Optional[bool] = ..., tasks_received: _Optional[int] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("results",)

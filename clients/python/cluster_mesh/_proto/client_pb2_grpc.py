@@ -64,6 +64,17 @@ class ClientServiceServicer:
         `accepted`, then with batches of results as they complete (in completion
         order, each task exactly once), and last with `summary`, after which it
         ends the stream. Closing the stream early cancels the job's tasks.
+
+        With a coordinator that keeps durable state (`JobAccepted.durable`),
+        a stream that breaks does not cancel the job: it runs on, detached, and
+        a client reattaches within `--detach-timeout-ms` (60 s) by opening
+        Submit with `resume` as its first message. The coordinator answers
+        `accepted` (with how many tasks it holds), then every stored result of
+        the job (some may repeat results the client already had: results are
+        identified by task id, so a client keeps the first of each), then goes
+        on as for a new job. The client sends the tasks after the first
+        `tasks_received`, in the order of the original stream, and half-closes.
+        Cancel the job explicitly (`Cancel`) to stop it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,6 +55,19 @@ struct Args {
     /// then it fails with UNKNOWN_KIND. A job may set its own.
     #[arg(long, env = "CLUSTER_UNROUTABLE_TIMEOUT_MS", default_value_t = CoreConfig::default().unroutable_timeout_ms)]
     unroutable_timeout_ms: u64,
+    /// Keep jobs, their tasks and their results in this directory (redb),
+    /// so they survive a coordinator restart and clients can resume them.
+    /// Without it everything is in memory and a restart loses it.
+    #[arg(long, env = "CLUSTER_STATE_DIR")]
+    state_dir: Option<std::path::PathBuf>,
+    /// With --state-dir: how long a job whose client went away runs on for
+    /// a client to resume it, in milliseconds; then it is cancelled.
+    #[arg(long, env = "CLUSTER_DETACH_TIMEOUT_MS", default_value_t = 60_000)]
+    detach_timeout_ms: u64,
+    /// With --state-dir: how long a finished job's results are kept for a
+    /// client that resumes late, in milliseconds.
+    #[arg(long, env = "CLUSTER_RESULT_RETENTION_MS", default_value_t = cluster_coordinator::DEFAULT_RESULT_RETENTION.as_millis() as u64)]
+    result_retention_ms: u64,
     /// Most tasks waiting in the queue; clients submitting more wait.
     #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
@@ -95,6 +108,9 @@ impl TryFrom<Args> for CoordinatorConfig {
             },
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
             forget_lost: Duration::from_millis(args.forget_lost_ms),
+            state_dir: args.state_dir,
+            detach_timeout: Duration::from_millis(args.detach_timeout_ms),
+            result_retention: Duration::from_millis(args.result_retention_ms),
             max_queued: args.max_queued as usize,
             max_queued_bytes: args.max_queued_bytes,
             max_message_bytes: args.max_message_bytes,

@@ -84,6 +84,11 @@ impl JobTx {
         self.unread.load(Ordering::Acquire)
     }
 
+    /// Whether both are the same client's channel.
+    pub(crate) fn same_channel(&self, other: &JobTx) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Resolves when the job's stream is gone.
     pub(crate) async fn closed(&self) {
         self.tx.closed().await
@@ -120,6 +125,11 @@ pub(super) struct ActorComm {
     assignments: HashMap<WorkerId, Vec<Assign>>,
     results: HashMap<JobId, Vec<TaskReport>>,
     finished: Vec<(JobId, JobSummary)>,
+    /// Events of resumed jobs whose clients are being sent their stored
+    /// results first.
+    held: HashMap<JobId, Vec<JobEvent>>,
+    /// The state directory, which gets every result and job end.
+    pub(super) store: Option<crate::store::Store>,
     /// Counts and logs what passes through.
     pub(super) observe: super::observe::Observer,
 }
@@ -160,6 +170,12 @@ impl Comm for ActorComm {
 }
 
 impl ActorComm {
+    /// Buffers effects for the streams, and writes results and job ends
+    /// to `store` if there is one.
+    pub(super) fn new(store: Option<crate::store::Store>) -> Self {
+        Self { store, ..Self::default() }
+    }
+
     fn send_worker(&mut self, worker: WorkerId, message: ToWorker) {
         // Assignments queued earlier in this round go first.
         if let Some(tasks) = self.assignments.remove(&worker) {
@@ -175,9 +191,29 @@ impl ActorComm {
         }
     }
 
-    pub(super) fn send_job(&self, job: JobId, event: JobEvent) {
-        if let Some(tx) = self.jobs.get(&job) {
+    pub(super) fn send_job(&mut self, job: JobId, event: JobEvent) {
+        if let Some(held) = self.held.get_mut(&job) {
+            held.push(event);
+        } else if let Some(tx) = self.jobs.get(&job) {
             let _ = tx.send(event);
+        }
+    }
+
+    /// Holds a job's events back until [`ActorComm::release`].
+    pub(super) fn hold(&mut self, job: JobId) {
+        self.held.entry(job).or_default();
+    }
+
+    /// Sends a job's held events, in order.
+    pub(super) fn release(&mut self, job: JobId) {
+        let Some(events) = self.held.remove(&job) else { return };
+        let finished =
+            events.iter().any(|event| matches!(event, JobEvent::Finished(_) | JobEvent::Failed(_)));
+        for event in events {
+            self.send_job(job, event);
+        }
+        if finished {
+            self.jobs.remove(&job);
         }
     }
 
@@ -185,6 +221,7 @@ impl ActorComm {
     pub(super) fn end_job(&mut self, job: JobId, error: CoordinatorError) {
         self.observe.job_ended(job, &error);
         self.results.remove(&job);
+        self.held.remove(&job);
         if let Some(tx) = self.jobs.remove(&job) {
             let _ = tx.send(JobEvent::Failed(error));
         }
@@ -198,17 +235,26 @@ impl ActorComm {
         }
         let mut over = Vec::new();
         for (job, results) in std::mem::take(&mut self.results) {
+            if let Some(store) = &self.store {
+                store.send(crate::store::Op::Results { job, reports: results.clone() });
+            }
             let Some(tx) = self.jobs.get(&job) else { continue };
             let bytes = results.iter().map(approx_len).sum();
             let unread = tx.unread.fetch_add(bytes, Ordering::AcqRel) + bytes;
-            let _ = tx.send(JobEvent::Results(results, bytes));
+            self.send_job(job, JobEvent::Results(results, bytes));
             if unread >= unread_limit {
                 over.push(job);
             }
         }
         for (job, summary) in std::mem::take(&mut self.finished) {
+            if let Some(store) = &self.store {
+                store.send(crate::store::Op::Finished { job });
+            }
+            let held = self.held.contains_key(&job);
             self.send_job(job, JobEvent::Finished(summary));
-            self.jobs.remove(&job);
+            if !held {
+                self.jobs.remove(&job);
+            }
         }
         over
     }

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Admission, Counters, JobTx, Permits, StatusReport, WorkerTx};
+use super::{Admission, Counters, JobTx, Opened, Permits, Resumed, StatusReport, WorkerTx};
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
 
 /// Why a job is being cancelled.
 pub(super) enum CancelReason {
-    /// Its client went away; nobody is listening.
-    Disconnected,
+    /// This client of it went away (another may have resumed it since).
+    Disconnected(JobTx),
     /// Someone called `Cancel`; the reply gets the number of tasks
     /// cancelled, or `UnknownJob`.
     Requested(oneshot::Sender<Result<u64, CoordinatorError>>),
@@ -51,7 +51,15 @@ pub(super) enum Command {
         tx: JobTx,
         spec: JobSpec,
         client: Option<SocketAddr>,
-        reply: oneshot::Sender<Result<JobId, CoordinatorError>>,
+        reply: oneshot::Sender<Result<Opened, CoordinatorError>>,
+    },
+    ResumeJob {
+        job: JobId,
+        tx: JobTx,
+        reply: oneshot::Sender<Result<Resumed, CoordinatorError>>,
+    },
+    Release {
+        job: JobId,
     },
     Submit {
         job: JobId,
@@ -137,10 +145,24 @@ impl ActorHandle {
         tx: JobTx,
         spec: JobSpec,
         client: Option<SocketAddr>,
-    ) -> Result<JobId, CoordinatorError> {
+    ) -> Result<Opened, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::OpenJob { tx, spec, client, reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
+    }
+
+    /// Reattaches a client to a job: its events go to `tx` once the
+    /// client has been sent what the state directory holds (then call
+    /// [`ActorHandle::release`]).
+    pub(crate) async fn resume_job(&self, job: JobId, tx: JobTx) -> Result<Resumed, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ResumeJob { job, tx, reply });
+        rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
+    }
+
+    /// A resumed job's client has its stored results: its live events flow.
+    pub(crate) fn release(&self, job: JobId) {
+        self.send(Command::Release { job });
     }
 
     /// Adds tasks to a job, and results for tasks refused at the edge,
@@ -165,9 +187,11 @@ impl ActorHandle {
         self.send(Command::ClientRead { job });
     }
 
-    /// The job's client went away: its tasks are cancelled.
-    pub(crate) fn client_gone(&self, job: JobId) {
-        self.send(Command::CancelJob { job, reason: CancelReason::Disconnected });
+    /// The job's client went away: its tasks are cancelled (with durable
+    /// state: the job runs on, detached, until a client resumes it or the
+    /// detach timeout passes).
+    pub(crate) fn client_gone(&self, job: JobId, tx: JobTx) {
+        self.send(Command::CancelJob { job, reason: CancelReason::Disconnected(tx) });
     }
 
     /// The job's submission failed: its tasks are cancelled and its client

@@ -6,6 +6,7 @@
 
 mod admission;
 mod comm;
+mod durable;
 mod handle;
 mod observe;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use crate::sched::{
 pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
 pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
+pub(crate) use durable::{Durability, Opened, Resumed};
 pub(crate) use handle::ActorHandle;
 use handle::{CancelReason, Command};
 pub(crate) use observe::{Counters, Histogram, BUCKETS_MICROS, FAILURE_CODES};
@@ -112,15 +114,27 @@ struct Actor {
     admission: Admission,
     /// Admission permits held by tasks now in the queue.
     held: Permits,
+    /// The state directory and how long detached and finished jobs stay.
+    durable: Option<Durability>,
+    /// Jobs with no client (it went away, or the coordinator restarted),
+    /// since when.
+    detached: HashMap<JobId, Instant>,
+    last_purge: Instant,
 }
 
 /// Starts the actor task; it runs until every handle is dropped.
-pub(crate) fn spawn(config: CoreConfig, limits: Limits, forget_lost: Duration) -> ActorHandle {
+pub(crate) fn spawn(
+    config: CoreConfig,
+    limits: Limits,
+    forget_lost: Duration,
+    durable: Option<(Durability, crate::store::Recovered)>,
+) -> ActorHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let admission = Admission::new(limits);
-    let actor = Actor {
+    let (durable, recovered) = durable.unzip();
+    let mut actor = Actor {
         core: Core::new(config),
-        comm: ActorComm::default(),
+        comm: ActorComm::new(durable.as_ref().map(|d: &Durability| d.store.clone())),
         links: BTreeMap::new(),
         sessions: HashMap::default(),
         forget_lost,
@@ -129,7 +143,13 @@ pub(crate) fn spawn(config: CoreConfig, limits: Limits, forget_lost: Duration) -
         closing: false,
         admission: admission.clone(),
         held: Permits::default(),
+        durable,
+        detached: HashMap::default(),
+        last_purge: Instant::now(),
     };
+    if let Some(recovered) = recovered {
+        actor.restore(recovered);
+    }
     cluster_node::spawn(actor.run(rx));
     ActorHandle { tx, admission }
 }
@@ -193,8 +213,13 @@ impl Actor {
             Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
             Command::Draining { worker, returned } => self.draining(worker, returned),
             Command::OpenJob { tx, spec, client, reply } => self.open_job(tx, spec, client, reply),
+            Command::ResumeJob { job, tx, reply } => self.resume_job(job, tx, reply),
+            Command::Release { job } => self.release(job),
             Command::Submit { job, tasks, rejected, permits } => self.submit(job, tasks, rejected, permits),
-            Command::CloseInput { job } => self.core.close_input(job, &mut self.comm),
+            Command::CloseInput { job } => {
+                self.store(crate::store::Op::CloseInput { job });
+                self.core.close_input(job, &mut self.comm);
+            }
             Command::ClientRead { job } => self.client_read(job),
             Command::CancelJob { job, reason } => self.cancel_job(job, reason),
             Command::Status { reply } => {
@@ -291,6 +316,7 @@ impl Actor {
         self.core.check_deadlines(&mut self.comm);
         let forget = self.forget_lost;
         self.links.retain(|_, link| link.lost_at.is_none_or(|at| now.duration_since(at) < forget));
+        self.durable_clock(now);
     }
 
     fn completions(&mut self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
@@ -318,7 +344,7 @@ impl Actor {
         tx: JobTx,
         spec: JobSpec,
         client: Option<std::net::SocketAddr>,
-        reply: oneshot::Sender<Result<JobId, CoordinatorError>>,
+        reply: oneshot::Sender<Result<Opened, CoordinatorError>>,
     ) {
         if self.closing {
             let _ = reply.send(Err(CoordinatorError::ShuttingDown));
@@ -326,7 +352,33 @@ impl Actor {
         }
         let job = JobId(self.next_job);
         self.next_job += 1;
-        if tx.send(JobEvent::Accepted(job)).is_ok() && reply.send(Ok(job)).is_ok() {
+        let durable = match &self.durable {
+            // Accepted once it is written; its tasks wait for that too.
+            Some(durable) => {
+                let (ready, durable_rx) = oneshot::channel();
+                let accepted = tx.clone();
+                let on_durable = Box::new(move || {
+                    if accepted.send(JobEvent::Accepted(job)).is_ok() {
+                        let _ = ready.send(());
+                    }
+                });
+                let next_job = self.next_job;
+                durable.store.send(crate::store::Op::OpenJob {
+                    id: job,
+                    spec: spec.clone(),
+                    next_job,
+                    on_durable,
+                });
+                Some(durable_rx)
+            }
+            None => {
+                if tx.send(JobEvent::Accepted(job)).is_err() {
+                    return;
+                }
+                None
+            }
+        };
+        if reply.send(Ok(Opened { job, durable })).is_ok() {
             self.comm.jobs.insert(job, tx);
             self.comm.observe.job_opened(job, &spec, client);
             self.core.open_job(job, spec);
@@ -338,6 +390,11 @@ impl Actor {
         self.held.bytes += permits.bytes;
         self.comm.observe.submitted(job, tasks.iter().map(|task| task.id));
         self.comm.observe.submitted(job, rejected.iter().map(|(id, _)| *id));
+        if self.durable.is_some() {
+            let received = (tasks.len() + rejected.len()) as u64;
+            let stored = tasks.iter().map(|task| (task.id, task.payload.clone())).collect();
+            self.store(crate::store::Op::Tasks { job, tasks: stored, received });
+        }
         self.core.submit(job, tasks, &mut self.comm);
         for (id, outcome) in rejected {
             self.core.reject(job, id, outcome, &mut self.comm);
@@ -353,19 +410,29 @@ impl Actor {
     }
 
     fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
-        // A job is known while its stream is open: `Cancel` of any other
-        // id answers NOT_FOUND.
+        // A job is known while it runs (its stream open, or detached):
+        // `Cancel` of any other id answers NOT_FOUND.
         let reason = match reason {
-            CancelReason::Requested(reply) if !self.comm.jobs.contains_key(&job) => {
+            CancelReason::Requested(reply) if self.core.job_submitted(job).is_none() => {
                 let _ = reply.send(Err(CoordinatorError::UnknownJob(job)));
                 return;
             }
+            // A client that left after another resumed the job: nothing.
+            CancelReason::Disconnected(tx)
+                if self.comm.jobs.get(&job).is_some_and(|now| !now.same_channel(&tx)) =>
+            {
+                return;
+            }
+            // With durable state: detached, or already detached.
+            CancelReason::Disconnected(_) if self.detach(job) || self.detached.contains_key(&job) => return,
             reason => reason,
         };
+        self.detached.remove(&job);
+        self.store(crate::store::Op::Forget { job });
         let cancelled = self.core.cancel_job(job, &mut self.comm);
         self.comm.observe.cancelled(cancelled);
         match reason {
-            CancelReason::Disconnected => {
+            CancelReason::Disconnected(_) => {
                 if self.comm.jobs.remove(&job).is_some() {
                     self.comm
                         .observe

@@ -31,7 +31,7 @@ async fn assigned(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<TaskKey> {
 
 async fn open(actor: &ActorHandle) -> (JobId, JobRx) {
     let (tx, mut rx) = job_channel();
-    let job = actor.open_job(tx, JobSpec::default(), None).await.unwrap();
+    let job = actor.open_job(tx, JobSpec::default(), None).await.unwrap().job;
     assert!(matches!(next(&mut rx).await, JobEvent::Accepted(j) if j == job));
     (job, rx)
 }
@@ -43,7 +43,7 @@ async fn next(events: &mut JobRx) -> JobEvent {
 
 #[tokio::test]
 async fn admission_permits_come_back_as_tasks_leave_the_queue() {
-    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, limits(4), FORGET);
+    let actor = spawn(CoreConfig { prefetch_per_core: 1, ..CoreConfig::default() }, limits(4), FORGET, None);
     let (job, _events) = open(&actor).await;
     let permits = actor.admission.admit(4, 16).await.unwrap();
     actor.submit(job, (0..4).map(task).collect(), Vec::new(), permits);
@@ -65,7 +65,7 @@ async fn admission_permits_come_back_as_tasks_leave_the_queue() {
 
 #[tokio::test]
 async fn results_then_the_summary_end_a_job() {
-    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 2), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
@@ -92,7 +92,7 @@ async fn results_then_the_summary_end_a_job() {
 
 #[tokio::test]
 async fn a_cancel_stops_the_tasks_and_tells_the_client() {
-    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
@@ -114,7 +114,7 @@ async fn a_cancel_stops_the_tasks_and_tells_the_client() {
 
 #[tokio::test]
 async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
-    let actor = spawn(CoreConfig::default(), limits(100), FORGET);
+    let actor = spawn(CoreConfig::default(), limits(100), FORGET, None);
     let (job, mut events) = open(&actor).await;
     actor.submit(job, (0..3).map(task).collect(), Vec::new(), Permits::default());
     actor.shutdown().await;
@@ -137,7 +137,7 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
 #[tokio::test]
 async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
     let actor =
-        spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, limits(1_000_000), FORGET);
+        spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, limits(1_000_000), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
     let worker = actor.worker_up(WorkerDesc::new("w", 8), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;

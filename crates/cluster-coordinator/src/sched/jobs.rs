@@ -101,6 +101,34 @@ impl Core {
         });
     }
 
+    /// Tasks received for a job that has not finished, `None` if there is
+    /// no such job.
+    pub fn job_submitted(&self, job: JobId) -> Option<u64> {
+        self.jobs.get(&job).map(|job| job.submitted)
+    }
+
+    /// Reopens a job the coordinator had before it restarted: `before` is
+    /// what its tasks with a result came to, `received` counts every task
+    /// it had, of which `pending` (submitted next) have no result yet.
+    pub fn restore_job(
+        &mut self,
+        job: JobId,
+        spec: JobSpec,
+        before: JobSummary,
+        received: u64,
+        pending: usize,
+    ) {
+        self.open_job(job, spec);
+        if let Some(entry) = self.jobs.get_mut(&job) {
+            entry.submitted = received.saturating_sub(pending as u64);
+            entry.succeeded = before.succeeded;
+            entry.failed = before.failed;
+            // Shares of workers from before the restart, merged by name
+            // into the summary with those of the same workers after it.
+            entry.departed = before.shares.into_iter().map(|share| (WorkerId(0), share)).collect();
+        }
+    }
+
     /// A task refused before it was queued (too large to hand to any
     /// worker, say): it counts as submitted and fails at once.
     pub fn reject(&mut self, job_id: JobId, task_id: u64, outcome: Outcome, comm: &mut impl Comm) {
@@ -182,11 +210,8 @@ impl Core {
             let mut shares = self.collect_shares(job_id, job.participants);
             shares.extend(job.departed);
             shares.sort_unstable_by_key(|(worker, _)| *worker);
-            let summary = JobSummary {
-                succeeded: job.succeeded,
-                failed: job.failed,
-                shares: shares.into_iter().map(|(_, share)| share).collect(),
-            };
+            let summary =
+                JobSummary { succeeded: job.succeeded, failed: job.failed, shares: merge_by_name(shares) };
             comm.job_finished(job_id, summary);
         }
     }
@@ -198,4 +223,21 @@ impl Core {
             .filter_map(|id| Some((id, self.workers.get_mut(&id)?.take_share(job)?)))
             .collect()
     }
+}
+
+/// One share per worker name, in the order first seen: a worker that left
+/// and came back (or ran before and after a restart) counts once.
+fn merge_by_name(shares: Vec<(WorkerId, Share)>) -> Vec<Share> {
+    let mut merged: Vec<Share> = Vec::with_capacity(shares.len());
+    for (_, share) in shares {
+        match merged.iter_mut().find(|m| m.worker == share.worker) {
+            Some(m) => {
+                m.tasks += share.tasks;
+                m.busy_micros = m.busy_micros.saturating_add(share.busy_micros);
+                m.cores = m.cores.max(share.cores);
+            }
+            None => merged.push(share),
+        }
+    }
+    merged
 }

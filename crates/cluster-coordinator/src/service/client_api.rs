@@ -14,7 +14,7 @@ use cluster_proto::{
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, MAX_UNREAD_BYTES};
+use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
 use crate::error::CoordinatorError;
 use crate::sched::{FailureCode, JobId, NewTask, Outcome};
 use crate::wire;
@@ -57,19 +57,71 @@ impl ClientApi {
         // The first message carries the job's options (and maybe tasks).
         let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
         let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
+        if let Some(resume) = first.resume.take() {
+            return self.resume(JobId(resume.job_id), first, incoming).await;
+        }
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
-        let job = self.actor.open_job(tx.clone(), spec, client).await?;
-        let reader = TaskReader { job, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes };
+        let opened = self.actor.open_job(tx.clone(), spec, client).await?;
+        let (job, durable) = (opened.job, opened.durable.is_some());
+        let reader = self.reader(job, durable, tx.clone());
+        cluster_node::spawn(async move {
+            // With durable state, no task is taken before the job is written.
+            if let Some(written) = opened.durable {
+                if written.await.is_err() {
+                    return;
+                }
+            }
+            reader.run(first, incoming).await
+        });
+        self.watch_client(job, tx);
+        Ok(Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes)))
+    }
+
+    /// Reattaches a client to a job: it is sent what the state directory
+    /// holds of the job, then the job goes on as if it had never left.
+    async fn resume(
+        &self,
+        job: JobId,
+        first: SubmitRequest,
+        incoming: Streaming<SubmitRequest>,
+    ) -> Result<ResultStream, CoordinatorError> {
+        let (tx, rx) = job_channel();
+        let resumed = self.actor.resume_job(job, tx.clone()).await?;
+        let Ok(Some(snapshot)) = resumed.snapshot.await else { return Err(CoordinatorError::LostJob(job)) };
+        let tasks_received = if resumed.running { resumed.tasks_received } else { snapshot.submitted };
+        let accepted = JobAccepted { job_id: job.0, durable: true, tasks_received };
+        let mut prefix = vec![wire::response(submit_response::Event::Accepted(accepted))];
+        prefix.extend(wire::stored_result_messages(snapshot.results, self.max_message_bytes));
+        tracing::info!(job = job.0, tasks_received, running = resumed.running, "a client resumed the job");
+        if !resumed.running {
+            if !snapshot.finished {
+                return Err(CoordinatorError::LostJob(job)); // cancelled meanwhile
+            }
+            prefix.push(wire::response(submit_response::Event::Summary(wire::summary(snapshot.summary))));
+            return Ok(Box::pin(futures::stream::iter(prefix.into_iter().map(Ok))));
+        }
+        self.actor.release(job);
+        let reader = self.reader(job, true, tx.clone());
         cluster_node::spawn(reader.run(first, incoming));
-        // When the client goes away its response stream is dropped; cancel
-        // whatever of the job is left (a no-op once the job has finished).
+        self.watch_client(job, tx);
+        let live = job_stream(rx, job, self.actor.clone(), true, self.max_message_bytes);
+        Ok(Box::pin(futures::stream::iter(prefix.into_iter().map(Ok)).chain(live)))
+    }
+
+    fn reader(&self, job: JobId, durable: bool, tx: JobTx) -> TaskReader {
+        TaskReader { job, durable, tx, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes }
+    }
+
+    /// When the client goes away its response stream is dropped: the job
+    /// is cancelled (a no-op once it finished), or, with durable state,
+    /// detached for a client to resume.
+    fn watch_client(&self, job: JobId, tx: JobTx) {
         let actor = self.actor.clone();
         cluster_node::spawn(async move {
             tx.closed().await;
-            actor.client_gone(job);
+            actor.client_gone(job, tx);
         });
-        Ok(Box::pin(job_stream(rx, job, self.actor.clone(), self.max_message_bytes)))
     }
 }
 
@@ -92,6 +144,7 @@ fn job_stream(
     rx: JobRx,
     job: JobId,
     actor: ActorHandle,
+    durable: bool,
     max_message_bytes: usize,
 ) -> impl Stream<Item = Result<SubmitResponse, Status>> + Send + 'static {
     futures::stream::unfold(Some(rx), move |rx| {
@@ -104,7 +157,8 @@ fn job_stream(
             }
             let (messages, last): (Vec<Result<SubmitResponse, Status>>, bool) = match event {
                 JobEvent::Accepted(job) => {
-                    let accepted = submit_response::Event::Accepted(JobAccepted { job_id: job.0 });
+                    let accepted = JobAccepted { job_id: job.0, durable, tasks_received: 0 };
+                    let accepted = submit_response::Event::Accepted(accepted);
                     (vec![Ok(wire::response(accepted))], false)
                 }
                 JobEvent::Results(reports, _) => {
@@ -129,6 +183,10 @@ fn job_stream(
 /// Feeds one job's task batches to the actor.
 struct TaskReader {
     job: JobId,
+    /// A broken stream detaches the job rather than cancel it.
+    durable: bool,
+    /// The job's event channel for this client.
+    tx: JobTx,
     actor: ActorHandle,
     max_message_bytes: usize,
 }
@@ -154,6 +212,9 @@ impl TaskReader {
                     Ok(None) => return self.actor.close_input(self.job),
                     Err(status) => {
                         tracing::info!(job = self.job.0, "submission stream failed: {}", status.message());
+                        if self.durable && status.code() != tonic::Code::OutOfRange {
+                            return self.actor.client_gone(self.job, self.tx);
+                        }
                         let error = stream_error(status, self.max_message_bytes);
                         return self.actor.submission_failed(self.job, error);
                     }

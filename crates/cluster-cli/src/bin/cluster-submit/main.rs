@@ -1,9 +1,11 @@
 //! `cluster-submit`: run tasks on a cluster, or on an embedded one.
 
+mod attach;
 mod exec;
 mod report;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -78,6 +80,18 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Reattach to a running job (submitted by another process, or by one
+    /// that died) on a coordinator with --state-dir, and print its results.
+    Attach {
+        #[command(flatten)]
+        to: Connection,
+        /// The job's id.
+        #[arg(long, env = "CLUSTER_JOB")]
+        job: u64,
+        /// Print one JSON object per line instead of text.
+        #[arg(long, env = "CLUSTER_JSON")]
+        json: bool,
+    },
     /// Cancel a running job by id (see `status` for the ids).
     Cancel {
         #[command(flatten)]
@@ -144,6 +158,10 @@ struct Target {
     /// Print one JSON object per line instead of text.
     #[arg(long, env = "CLUSTER_JSON")]
     json: bool,
+    /// With a coordinator that keeps durable state: how long to keep
+    /// reconnecting to it, in milliseconds, after the connection breaks.
+    #[arg(long, env = "CLUSTER_RECONNECT_MS", default_value_t = 60_000)]
+    reconnect_ms: u64,
     /// Secret and TLS for reaching the coordinator or the --workers.
     #[command(flatten)]
     security: ClientSecurityArgs,
@@ -199,8 +217,21 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// 3 when the cluster failed (coordinator unreachable, job lost), else 1.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<cluster_client::ClientError>() {
+        Some(
+            cluster_client::ClientError::JobLost(_)
+            | cluster_client::ClientError::ConnectionLost(_)
+            | cluster_client::ClientError::Connect(_)
+            | cluster_client::ClientError::Incomplete,
+        ) => 3,
+        _ => 1,
     }
 }
 
@@ -209,7 +240,8 @@ fn main() -> ExitCode {
 struct Batch {
     kind: &'static str,
     count: u64,
-    tasks: Box<dyn Iterator<Item = Task> + Send>,
+    /// Task `i`; made again for tasks a restarted coordinator lost.
+    make: Arc<dyn Fn(u64) -> Task + Send + Sync>,
     /// The input of task `i`, for the report.
     input: Box<dyn Fn(u64) -> serde_json::Value>,
     /// Print a line per task even without --json.
@@ -227,22 +259,25 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         }
         Command::SumPrimes { inputs, target } => {
             let count = inputs.len() as u64;
-            let tasks: Vec<Task> =
-                inputs.iter().enumerate().map(|(i, &n)| tasks::sum_primes(i as u64, n)).collect();
+            let inputs = Arc::new(inputs);
+            let make = Arc::new({
+                let inputs = inputs.clone();
+                move |i: u64| tasks::sum_primes(i, inputs[i as usize])
+            });
             let input = Box::new(move |i: u64| json!(inputs[i as usize]));
-            let tasks = Box::new(tasks.into_iter());
-            (Batch { kind: "sum-primes", count, tasks, input, per_task_lines: true }, target)
+            (Batch { kind: "sum-primes", count, make, input, per_task_lines: true }, target)
         }
         Command::Spin { ms, count, target } => {
-            let tasks = Box::new((0..count).map(move |i| tasks::spin(i, ms)));
+            let make = Arc::new(move |i| tasks::spin(i, ms));
             let input = Box::new(move |_| json!(ms));
-            (Batch { kind: "spin", count, tasks, input, per_task_lines: false }, target)
+            (Batch { kind: "spin", count, make, input, per_task_lines: false }, target)
         }
         Command::Noop { count, target } => {
-            let tasks = Box::new((0..count).map(tasks::noop));
+            let make = Arc::new(tasks::noop);
             let input = Box::new(|_| serde_json::Value::Null);
-            (Batch { kind: "noop", count, tasks, input, per_task_lines: false }, target)
+            (Batch { kind: "noop", count, make, input, per_task_lines: false }, target)
         }
+        Command::Attach { to, job, json } => return attach::run(to, job, json).await,
     };
     let started = Instant::now();
     let (mut client, embedded) = target.connect().await?;
@@ -253,32 +288,60 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     let options = target.job_options(batch.kind);
     let mut job_id = 0;
     let progress = progress_bar(batch.count);
-    let run = client.run_events(options, batch.tasks, |event| match event {
-        JobEvent::Accepted(id) => job_id = id,
-        JobEvent::Notice(message) => progress.suspend(|| eprintln!("{message}")),
-        JobEvent::Result(result) => {
-            progress.inc(1);
-            if keep_all {
-                if let Some(slot) = results.get_mut(result.id as usize) {
-                    *slot = Some(result);
-                }
-            } else if !matches!(result.outcome, Some(task_result::Outcome::Output(_))) {
-                failures.push(result);
+    let make = batch.make.clone();
+    let reconnect = Duration::from_millis(target.reconnect_ms);
+    let run = client.run_durable(
+        options,
+        batch.count,
+        move |i| make(i),
+        reconnect,
+        |event| match event {
+            JobEvent::Accepted(id) => job_id = id,
+            JobEvent::Notice(message) => progress.suspend(|| eprintln!("{message}")),
+            JobEvent::Reconnecting(why) => {
+                progress.suspend(|| eprintln!("coordinator lost ({why}); reconnecting..."))
             }
-        }
-    });
-    // Ctrl-C drops the job's stream, which cancels its tasks on the cluster.
+            JobEvent::Resumed { job, results_before, .. } => progress.suspend(|| {
+                eprintln!("resumed job {job}: {results_before} of {} results already here", batch.count)
+            }),
+            JobEvent::Result(result) => {
+                progress.inc(1);
+                if keep_all {
+                    if let Some(slot) = results.get_mut(result.id as usize) {
+                        *slot = Some(result);
+                    }
+                } else if !matches!(result.outcome, Some(task_result::Outcome::Output(_))) {
+                    failures.push(result);
+                }
+            }
+        },
+    );
     let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
-    let summary = tokio::select! {
-        summary = run => summary?,
+    let outcome = tokio::select! {
+        summary = run => summary,
         _ = interrupted => {
-            eprintln!("interrupted: the job's queued and running tasks are cancelled");
+            cancel_on_interrupt(&mut client, job_id).await;
             return Ok(false);
         }
     };
     progress.finish_and_clear();
-    let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
     let row = |index: u64, result: Option<TaskResult>| Row { input: (batch.input)(index), result };
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(error) => {
+            // Every result already here is printed before the error.
+            for (index, result) in results.into_iter().enumerate().filter(|(_, r)| r.is_some()) {
+                let row = row(index as u64, result);
+                if target.json {
+                    println!("{}", report::json_line(index, &row));
+                } else {
+                    println!("{}", report::sum_primes_line(&row));
+                }
+            }
+            return Err(error.into());
+        }
+    };
+    let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
     for (index, result) in results.into_iter().enumerate() {
         let row = row(index as u64, result);
         if target.json {
@@ -316,24 +379,35 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
     }
     let inputs = inputs.load()?;
     let count = inputs.len() as u64;
-    let tasks: Vec<Task> =
-        inputs.iter().enumerate().map(|(i, input)| template.task(i as u64, input)).collect();
+    let make = {
+        let inputs = inputs.clone();
+        move |i: u64| template.task(i, &inputs[i as usize])
+    };
     let started = Instant::now();
     let (mut client, _) = target.connect().await?;
     let mut printer = exec::Printer::new(inputs, target.json);
     let mut job_id = 0;
-    let run = client.run_events(target.job_options("exec"), tasks, |event| match event {
+    let reconnect = Duration::from_millis(target.reconnect_ms);
+    let run = client.run_durable(target.job_options("exec"), count, make, reconnect, |event| match event {
         JobEvent::Accepted(id) => job_id = id,
         JobEvent::Notice(message) => eprintln!("{message}"),
+        JobEvent::Reconnecting(why) => eprintln!("coordinator lost ({why}); reconnecting..."),
+        JobEvent::Resumed { job, results_before, .. } => {
+            eprintln!("resumed job {job}: {results_before} of {count} results already here")
+        }
         JobEvent::Result(result) => printer.add(result),
     });
     let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
-    let summary = tokio::select! {
-        summary = run => summary?,
+    let outcome = tokio::select! {
+        summary = run => summary,
         _ = interrupted => {
-            eprintln!("interrupted: the job's queued and running tasks are cancelled");
+            cancel_on_interrupt(&mut client, job_id).await;
             return Ok(false);
         }
+    };
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(error) => return Err(error.into()), // the results so far are printed already
     };
     printer.finish();
     let stats = Stats { summary: &summary, elapsed: started.elapsed(), job_id };
@@ -344,6 +418,15 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
         eprint!("{}", stats.table());
     }
     Ok(summary.failed == 0 && summary.succeeded == count)
+}
+
+/// Ctrl-C: the job is cancelled on the cluster (a coordinator with durable
+/// state would otherwise keep it, waiting for the client to come back).
+async fn cancel_on_interrupt(client: &mut Client, job: u64) {
+    eprintln!("interrupted: the job's queued and running tasks are cancelled");
+    if job != 0 {
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.cancel(job)).await;
+    }
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal (so

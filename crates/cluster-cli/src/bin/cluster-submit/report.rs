@@ -35,6 +35,15 @@ pub(crate) fn sum_primes_line(row: &Row) -> String {
     }
 }
 
+/// The people's line for a task's output, whatever its kind.
+pub(crate) fn plain_line(index: u64, row: &Row) -> String {
+    match row.result.as_ref().map(output_value) {
+        Some(Ok(value)) => format!("Task {index}: {value}"),
+        Some(Err(message)) => format!("Task {index} failed: {message}"),
+        None => format!("Task {index} got no result"),
+    }
+}
+
 /// The people's line for a failed task of another kind, if it failed.
 pub(crate) fn failure_line(index: usize, kind: &str, row: &Row) -> Option<String> {
     match row.result.as_ref().map(output_value) {

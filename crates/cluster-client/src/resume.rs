@@ -1,0 +1,231 @@
+//! Jobs that outlive their coordinator's crash: with a coordinator that
+//! keeps durable state, a broken connection is not the end of the job. The
+//! client reconnects with backoff, resumes the job by id, sends again the
+//! tasks the coordinator does not hold, and drops results it already had
+//! (each task's result comes once to the caller, whatever was resent).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster_proto::{submit_response, JobOptions, JobSummary, ResumeJob, SubmitRequest, Task};
+use futures::StreamExt;
+
+use crate::{submission, Client, ClientError, JobEvent};
+
+/// Longest pause between two reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How a job's stream ended, when it did not finish.
+enum Broken {
+    /// The connection failed (the coordinator died, restarted, or the
+    /// network broke): worth resuming.
+    Transient(String),
+    /// An answer that resuming cannot change.
+    Final(ClientError),
+}
+
+impl Client {
+    /// Runs a job of `count` tasks, task `i` being `make(i)` (made again for
+    /// tasks the coordinator lost), calling `on_event` for everything its
+    /// result stream brings. If the coordinator keeps durable state, a
+    /// broken connection is retried with backoff for up to `reconnect`,
+    /// and the job resumed where it was; otherwise it ends the job with
+    /// [`ClientError::JobLost`].
+    pub async fn run_durable(
+        &mut self,
+        options: JobOptions,
+        count: u64,
+        make: impl Fn(u64) -> Task + Send + Sync + 'static,
+        reconnect: Duration,
+        mut on_event: impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
+        let make = Arc::new(make);
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut job: Option<(u64, bool)> = None;
+        loop {
+            let resume = job.map(|(id, _)| id);
+            let why = match self
+                .attempt(&options, count, &make, resume, &mut seen, &mut job, &mut on_event)
+                .await
+            {
+                Ok(summary) => return Ok(summary),
+                Err(Broken::Final(error)) => return Err(error),
+                Err(Broken::Transient(why)) => why,
+            };
+            match job {
+                Some((id, true)) => {
+                    on_event(JobEvent::Reconnecting(why.clone()));
+                    self.reconnect(reconnect).await.map_err(|last| {
+                        ClientError::JobLost(format!(
+                            "lost the coordinator ({why}) and could not reach it again within {reconnect:?} \
+                             ({last}); job {id} may still run there: resume it with `attach --job {id}`"
+                        ))
+                    })?;
+                }
+                Some((id, false)) => {
+                    return Err(ClientError::JobLost(format!(
+                        "lost the coordinator ({why}); it keeps no durable state (--state-dir), so job {id} \
+                         was lost and must be submitted again"
+                    )))
+                }
+                None => return Err(ClientError::ConnectionLost(why)),
+            }
+        }
+    }
+
+    /// Resumes job `job` from this process (its tasks already all sent by
+    /// the client that submitted it), calling `on_event` as
+    /// [`Client::run_durable`] does.
+    pub async fn attach(
+        &mut self,
+        job: u64,
+        reconnect: Duration,
+        on_event: impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
+        let nothing = |_| Task::default();
+        // No tasks to send: an attached client only reads. A coordinator
+        // that holds fewer tasks than were sent lost them; nobody can send
+        // them again from here.
+        let mut client = self.clone();
+        let options = JobOptions::default();
+        let mut seen = HashSet::new();
+        let mut state = Some((job, true));
+        let mut on_event = on_event;
+        let make = Arc::new(nothing);
+        loop {
+            match client.attempt(&options, 0, &make, Some(job), &mut seen, &mut state, &mut on_event).await {
+                Ok(summary) => return Ok(summary),
+                Err(Broken::Final(error)) => return Err(error),
+                Err(Broken::Transient(why)) => {
+                    on_event(JobEvent::Reconnecting(why.clone()));
+                    client.reconnect(reconnect).await.map_err(|last| {
+                        ClientError::JobLost(format!(
+                            "lost the coordinator ({why}) and could not reach it again within {reconnect:?} ({last})"
+                        ))
+                    })?;
+                }
+            }
+        }
+    }
+
+    /// One stream: a new job (`resume` is `None`) or a resumed one.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<F: Fn(u64) -> Task + Send + Sync + 'static>(
+        &mut self,
+        options: &JobOptions,
+        count: u64,
+        make: &Arc<F>,
+        resume: Option<u64>,
+        seen: &mut HashSet<u64>,
+        job: &mut Option<(u64, bool)>,
+        on_event: &mut impl FnMut(JobEvent),
+    ) -> Result<JobSummary, Broken> {
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<u64>();
+        let requests = match resume {
+            None => submission(
+                options.clone(),
+                (0..count).map({
+                    let make = make.clone();
+                    move |i| make(i)
+                }),
+            )
+            .boxed(),
+            Some(id) => {
+                let first =
+                    SubmitRequest { resume: Some(ResumeJob { job_id: id }), ..SubmitRequest::default() };
+                let make = make.clone();
+                // The tasks the coordinator does not hold, once it says how
+                // many it does.
+                let rest = async move {
+                    let from = held_rx.await.unwrap_or(count).min(count);
+                    submission_tail((from..count).map(move |i| make(i)))
+                };
+                futures::stream::once(async { first }).chain(futures::stream::once(rest).flatten()).boxed()
+            }
+        };
+        let mut held_tx = Some(held_tx);
+        let mut responses = match self.inner.submit(requests).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Err(classify(status)),
+        };
+        loop {
+            let event = match responses.message().await {
+                Ok(Some(response)) => response.event,
+                Ok(None) => {
+                    return Err(Broken::Transient("the result stream ended before the job did".into()))
+                }
+                Err(status) => return Err(classify(status)),
+            };
+            match event {
+                Some(submit_response::Event::Accepted(accepted)) => {
+                    if let Some(tx) = held_tx.take() {
+                        let _ = tx.send(accepted.tasks_received);
+                    }
+                    if job.is_none() {
+                        *job = Some((accepted.job_id, accepted.durable));
+                        on_event(JobEvent::Accepted(accepted.job_id));
+                    } else {
+                        on_event(JobEvent::Resumed {
+                            job: accepted.job_id,
+                            results_before: seen.len() as u64,
+                            tasks_received: accepted.tasks_received,
+                        });
+                    }
+                }
+                Some(submit_response::Event::Results(batch)) => {
+                    for result in batch.results {
+                        if seen.insert(result.id) {
+                            on_event(JobEvent::Result(result));
+                        }
+                    }
+                }
+                Some(submit_response::Event::Notice(notice)) => on_event(JobEvent::Notice(notice.message)),
+                Some(submit_response::Event::Summary(summary)) => return Ok(summary),
+                None => {}
+            }
+        }
+    }
+
+    /// Connects again, with backoff, for up to `window`; the last error
+    /// when it gives up.
+    async fn reconnect(&mut self, window: Duration) -> Result<(), String> {
+        let until = Instant::now() + window;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match Client::connect_with(&self.url, &self.security).await {
+                Ok(client) => {
+                    self.inner = client.inner;
+                    return Ok(());
+                }
+                Err(e) if Instant::now() + pause > until => return Err(e.to_string()),
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// Task batches without options (the job exists already).
+fn submission_tail(
+    tasks: impl Iterator<Item = Task> + Send + 'static,
+) -> impl futures::Stream<Item = SubmitRequest> + Send + 'static {
+    submission(JobOptions::default(), tasks).map(|mut request| {
+        request.options = None;
+        request
+    })
+}
+
+/// Whether a failed call is worth resuming.
+fn classify(status: tonic::Status) -> Broken {
+    use tonic::Code;
+    match status.code() {
+        // Transport failures surface as UNKNOWN or INTERNAL (h2 errors);
+        // a coordinator going down answers UNAVAILABLE.
+        Code::Unavailable | Code::Unknown | Code::Internal => Broken::Transient(status.message().to_string()),
+        Code::NotFound => Broken::Final(ClientError::JobLost(status.message().to_string())),
+        _ => Broken::Final(status.into()),
+    }
+}
