@@ -25,8 +25,9 @@ struct Args {
     /// the server as a whole.
     #[arg(long, env = "CLUSTER_HEALTH_SERVICE", default_value = "")]
     service: String,
-    /// Longest the whole check may take, in milliseconds.
-    #[arg(long, env = "CLUSTER_HEALTH_TIMEOUT_MS", default_value_t = 3000)]
+    /// Longest the whole check may take (e.g. 3s; a plain number is
+    /// milliseconds).
+    #[arg(long, env = "CLUSTER_HEALTH_TIMEOUT_MS", default_value_t = 3000, value_parser = cluster_cli::duration::positive_millis)]
     timeout_ms: u64,
     #[command(flatten)]
     tls: ClientTlsArgs,
