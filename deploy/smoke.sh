@@ -109,7 +109,9 @@ step "build (release, static, stripped) and image $CLUSTER_IMAGE"
 if [[ ${CLUSTER_SMOKE_BUILD:-1} != 0 ]]; then
     deploy/build.sh >/dev/null
 fi
-echo "   image size: $(docker image inspect -f '{{.Size}}' "$CLUSTER_IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
+size=$(docker image inspect -f '{{.Size}}' "$CLUSTER_IMAGE")
+echo "   image size: $(awk -v s="$size" 'BEGIN { printf "%.1f MB", s / 1e6 }')"
+((size < 20000000)) || fail "the image is over 20 MB"
 done_step
 
 step "up: coordinator + 2 workers (project $project)"
@@ -133,7 +135,8 @@ network="${project}_default"
 step "200 x spin 50 ms; docker kill a worker"
 victim=${workers[0]}
 spin_with_fault kill docker kill "$victim" >/dev/null
-# A killed container is a manual stop: compose does not restart it.
+# A killed container is a manual stop: its restart policy leaves it down.
+echo "   killed worker restarted by docker: $(docker inspect -f '{{.State.Running}}' "$victim")"
 docker start "$victim" >/dev/null
 rejoins "$victim"
 done_step
@@ -151,10 +154,16 @@ spin_with_fault pause bash -c "docker pause $victim >/dev/null && sleep 5 && doc
 rejoins "$victim"
 done_step
 
-step "--scale worker=4: status lists 4 active workers"
+step "--scale worker=4: status lists 4 active workers; every container healthy"
 "${compose[@]}" up -d --scale worker=4 >/dev/null 2>&1
 wait_for 60 "4 active workers" has_active 4
-"$submit" status --coordinator "$url" | grep -c ' active ' | grep -qx 4 || fail "status does not list 4 active workers"
+listed=$("$submit" status --coordinator "$url" | grep -cE ' active +[0-9]' || true)
+[[ $listed -eq 4 ]] || fail "status lists $listed active workers, not 4"
+healthy() { [[ $(docker inspect -f '{{.State.Health.Status}}' "$1") == healthy ]]; }
+for container in $("${compose[@]}" ps -q); do
+    wait_for 30 "healthy $container (HEALTHCHECK by cluster-health)" healthy "$container"
+done
+echo "   user: $(docker inspect -f '{{.Config.User}}' "$("${compose[@]}" ps -q coordinator)"), all healthy"
 done_step
 
 awk -v a="$total_started" -v b="$(date +%s.%N)" 'BEGIN { printf "== smoke: passed in %.1f s\n", b - a }'

@@ -120,9 +120,9 @@ fn status_lists_finished_jobs_and_exits_3_with_no_active_worker() -> Result<()> 
 
 #[test]
 fn errors_say_each_cause_once_and_what_to_do() -> Result<()> {
-    // Nothing listens: exit 3, the cause once.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let refused = submit(&["status", "--coordinator", &format!("http://{closed}")])?;
+    // Nothing listens (port 1: below the ephemeral range port 0 picks
+    // from, so no parallel test's server takes it): exit 3, the cause once.
+    let refused = submit(&["status", "--coordinator", "http://127.0.0.1:1"])?;
     let err = stderr(&refused);
     assert_eq!(exit_code(&refused), Some(3), "{err}");
     assert_eq!(err.matches("Connection refused").count(), 1, "{err}");

@@ -50,6 +50,10 @@ pub enum ClientError {
     /// address where a coordinator's was needed.
     #[error("this address serves a worker, not a coordinator: give the coordinator's address")]
     NotACoordinator,
+    /// A plaintext call failed at the protocol level: the server likely
+    /// serves TLS.
+    #[error("the server did not answer plaintext HTTP/2 ({0}): if it serves TLS, use an https:// address and --tls-ca")]
+    NotPlaintext(String),
     /// The connection broke while the job ran (the coordinator died, froze
     /// past the keep-alive, or the network failed).
     #[error("lost the connection to the coordinator while the job ran: {0}")]
@@ -70,7 +74,7 @@ impl ClientError {
         match self {
             ClientError::Connect(e) => matches!(e, cluster_node::DialError::Connect { .. }),
             ClientError::Incomplete | ClientError::ConnectionLost(_) => true,
-            ClientError::NotACoordinator => false,
+            ClientError::NotACoordinator | ClientError::NotPlaintext(_) => false,
             ClientError::Status { code, .. } => {
                 !matches!(code, Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::Cancelled)
             }
@@ -89,12 +93,6 @@ fn describe(code: tonic::Code, message: &str) -> String {
             .to_owned(),
         Code::Unauthenticated | Code::PermissionDenied => {
             format!("the coordinator refused the call{detail} (check CLUSTER_SECRET or --secret-file)")
-        }
-        Code::Internal if message.contains("h2 protocol error") || message.contains("http2 error") => {
-            format!(
-                "the server did not speak plaintext HTTP/2{detail}: if it serves TLS, use an https:// \
-                 address and --tls-ca"
-            )
         }
         Code::Unavailable => format!("the coordinator is unavailable{detail}"),
         Code::ResourceExhausted => format!("the coordinator is out of room{detail}"),
@@ -131,6 +129,8 @@ pub enum JobEvent {
 pub struct Client {
     inner: ClientServiceClient<AuthChannel>,
     channel: AuthChannel,
+    /// Dialed without TLS.
+    plaintext: bool,
 }
 
 impl Client {
@@ -144,7 +144,8 @@ impl Client {
     pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
         let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
         let inner = ClientServiceClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
-        Ok(Self { inner, channel })
+        let plaintext = url.starts_with("http://") || (!url.contains("://") && security.client_tls.is_none());
+        Ok(Self { inner, channel, plaintext })
     }
 
     /// `status` as a [`ClientError`]; an UNIMPLEMENTED answer from a worker
@@ -154,6 +155,14 @@ impl Client {
             && cluster_node::serves(self.channel.clone(), "cluster.v1.WorkerService").await
         {
             return ClientError::NotACoordinator;
+        }
+        // A TLS server answers a plaintext HTTP/2 preface with a TLS alert:
+        // an h2 protocol error, or the connection closes under the call.
+        let code = status.code();
+        if self.plaintext
+            && matches!(code, tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::Cancelled)
+        {
+            return ClientError::NotPlaintext(status.message().to_owned());
         }
         status.into()
     }

@@ -114,7 +114,7 @@ impl TryFrom<Args> for CoordinatorConfig {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+pub(crate) async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.log.init("info");
     cluster_cli::connections::raise_open_files_limit();

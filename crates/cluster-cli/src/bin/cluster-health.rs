@@ -34,7 +34,7 @@ struct Args {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+pub(crate) async fn main() -> ExitCode {
     let args = Args::parse();
     let timeout = Duration::from_millis(args.timeout_ms);
     match tokio::time::timeout(timeout, check(&args, timeout)).await {

@@ -193,7 +193,7 @@ impl Target {
     }
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
