@@ -201,7 +201,11 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(err) = source {
-        text = format!("{text}: {err}");
+        // Many errors print their source themselves: say each cause once.
+        let cause = err.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
         source = err.source();
     }
     text

@@ -3,6 +3,12 @@
 
 /// What `--help` says of logging, after the flags.
 pub const LOGGING_HELP: &str = "\
+Environment:
+  Every flag can also be set by the CLUSTER_* variable its help names; the
+  cluster's shared secret is read from CLUSTER_SECRET (or --secret-file).
+  Durations take units (500ms, 5s, 2m); a plain number is milliseconds.
+  Switches take 1/0, true/false or yes/no in their variables.
+
 Logging:
   Log lines go to stderr. RUST_LOG filters them (default: info), e.g.
   RUST_LOG=debug, or RUST_LOG=warn,cluster_coordinator=info for one module.
@@ -21,6 +27,7 @@ pub enum LogFormat {
 
 /// `--log-format`.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::LOGGING)]
 pub struct LogArgs {
     /// Format of the log lines on stderr (filter them with RUST_LOG).
     #[arg(long, env = "CLUSTER_LOG_FORMAT", value_enum, default_value_t)]

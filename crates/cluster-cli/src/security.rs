@@ -8,8 +8,10 @@ use cluster_auth::{AuthError, ClientTls, Secret, Security, ServerTls};
 /// The shared secret. Deliberately no flag that takes the secret itself: a
 /// value on the command line shows in `ps`.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::SECURITY)]
 pub struct SecretArgs {
-    /// File holding the cluster's shared secret (or set CLUSTER_SECRET).
+    /// File holding the cluster's shared secret (or set the secret itself
+    /// in CLUSTER_SECRET).
     #[arg(long, env = "CLUSTER_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
 }
@@ -23,6 +25,7 @@ impl SecretArgs {
 
 /// TLS for a server, and the switch to run open.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::SECURITY)]
 pub struct ServerTlsArgs {
     /// PEM certificate this server presents (enables TLS).
     #[arg(long, env = "CLUSTER_TLS_CERT", requires = "tls_key")]
@@ -34,7 +37,7 @@ pub struct ServerTlsArgs {
     #[arg(long, env = "CLUSTER_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// Serve on a non-loopback address with neither a secret nor mutual TLS.
-    #[arg(long, env = "CLUSTER_INSECURE")]
+    #[arg(long, env = "CLUSTER_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 
@@ -54,6 +57,7 @@ impl ServerTlsArgs {
 
 /// TLS for the connections a process opens.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::SECURITY)]
 pub struct ClientTlsArgs {
     /// PEM CA that signed the certificates of the servers this process
     /// dials (enables TLS on its connections).
@@ -86,6 +90,7 @@ impl ClientTlsArgs {
 /// All of a server node's security flags: its secret, the TLS it serves
 /// with, and the TLS of the connections it opens.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::SECURITY)]
 pub struct NodeSecurityArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -119,6 +124,7 @@ impl NodeSecurityArgs {
 
 /// A client's security flags: the secret and the TLS it dials with.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = crate::heading::SECURITY)]
 pub struct ClientSecurityArgs {
     #[command(flatten)]
     #[allow(missing_docs)]

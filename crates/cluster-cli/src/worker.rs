@@ -46,7 +46,7 @@ use crate::security::NodeSecurityArgs;
 )]
 struct Args {
     /// Address to serve the worker API on.
-    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000")]
+    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000", help_heading = crate::heading::CONNECTION)]
     listen: SocketAddr,
     /// Tasks to run at once [default: all available cores].
     #[arg(long, env = "CLUSTER_CPUS")]
@@ -58,21 +58,25 @@ struct Args {
     /// environment variable).
     #[arg(long = "label", env = "CLUSTER_LABELS", value_delimiter = ',', value_parser = parse_label)]
     labels: Vec<(String, String)>,
-    /// Coordinator to register with, e.g. http://10.0.0.1:7700.
-    #[arg(long, env = "CLUSTER_COORDINATOR", requires = "advertise")]
+    /// Coordinator to register with, e.g. http://10.0.0.1:7700. (Its own
+    /// variable: CLUSTER_COORDINATOR is the address clients submit to.)
+    #[arg(long, env = "CLUSTER_WORKER_COORDINATOR", requires = "advertise", help_heading = crate::heading::CONNECTION)]
     coordinator: Option<String>,
-    /// Address the coordinator dials to reach this worker (host:port).
-    #[arg(long, env = "CLUSTER_ADVERTISE", requires = "coordinator")]
+    /// Address the coordinator dials to reach this worker (host:port);
+    /// `:PORT` means this machine's hostname (a container's own name, so
+    /// `docker-compose --scale` gives each replica its address).
+    #[arg(long, env = "CLUSTER_ADVERTISE", requires = "coordinator", help_heading = crate::heading::CONNECTION)]
     advertise: Option<String>,
-    /// Quiet time after which the worker sends a heartbeat, in milliseconds.
-    #[arg(long, env = "CLUSTER_HEARTBEAT_MS", default_value_t = 500)]
+    /// Quiet time after which the worker sends a heartbeat (e.g. 500ms; a
+    /// plain number is milliseconds).
+    #[arg(long, env = "CLUSTER_HEARTBEAT_MS", default_value_t = 500, value_parser = crate::duration::millis, help_heading = crate::heading::TUNING)]
     heartbeat_ms: u64,
-    /// On SIGTERM, how long running tasks may take to finish, in milliseconds.
-    #[arg(long, env = "CLUSTER_DRAIN_GRACE_MS", default_value_t = 30_000)]
+    /// On SIGTERM, how long running tasks may take to finish (e.g. 30s).
+    #[arg(long, env = "CLUSTER_DRAIN_GRACE_MS", default_value_t = 30_000, value_parser = crate::duration::millis, help_heading = crate::heading::TUNING)]
     drain_grace_ms: u64,
     /// Largest gRPC message accepted or sent, in bytes; a larger result
     /// fails its task.
-    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES, help_heading = crate::heading::TUNING)]
     max_message_bytes: usize,
     /// Run `exec` tasks: any program (no value), or only these (comma-
     /// separated names or absolute paths, matched exactly against the
@@ -84,7 +88,7 @@ struct Args {
     env: Vec<(String, String)>,
     /// Most bytes of an exec command's stdout, and of its stderr, kept; the
     /// rest is dropped and the output marked truncated.
-    #[arg(long, env = "CLUSTER_MAX_OUTPUT_BYTES", default_value_t = cluster_tasks::exec::DEFAULT_MAX_OUTPUT_BYTES)]
+    #[arg(long, env = "CLUSTER_MAX_OUTPUT_BYTES", default_value_t = cluster_tasks::exec::DEFAULT_MAX_OUTPUT_BYTES, help_heading = crate::heading::TUNING)]
     max_output_bytes: u64,
     #[command(flatten)]
     security: NodeSecurityArgs,
@@ -99,6 +103,19 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("`{s}` is not a key=value pair")),
     }
+}
+
+/// `:PORT` as `HOSTNAME:PORT`, with this machine's (or container's)
+/// hostname; any other address as given.
+fn with_hostname(advertise: String) -> anyhow::Result<String> {
+    let Some(port) = advertise.strip_prefix(':') else { return Ok(advertise) };
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .context("--advertise :PORT needs this machine's hostname, and none was found: give host:port")?;
+    Ok(format!("{hostname}:{port}"))
 }
 
 /// This executable's name (`cluster-worker`, or a custom worker's).
@@ -127,7 +144,7 @@ impl TryFrom<Args> for WorkerConfig {
             weight: args.weight,
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
             coordinator: args.coordinator,
-            advertise: args.advertise,
+            advertise: args.advertise.map(with_hostname).transpose()?,
             heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
             max_message_bytes: args.max_message_bytes,
             security,

@@ -29,14 +29,15 @@ use prost::Message;
 /// Tasks per submission message.
 const BATCH: usize = 1024;
 
-/// What can go wrong talking to a coordinator.
+/// What can go wrong talking to a coordinator. Each variant's text is
+/// whole (no error source repeats it), and says what to do where it can.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The coordinator could not be reached.
     #[error("cannot reach the coordinator: {0}")]
-    Connect(#[from] cluster_node::DialError),
+    Connect(cluster_node::DialError),
     /// The coordinator answered with an error.
-    #[error("the coordinator refused: {code:?}: {message}")]
+    #[error("{}", describe(*code, message))]
     Status {
         /// gRPC status code.
         code: tonic::Code,
@@ -50,10 +51,64 @@ pub enum ClientError {
     /// The result stream ended before the job did.
     #[error("the coordinator closed the result stream before the job finished")]
     Incomplete,
+    /// The address answers, but as a worker: the user gave a worker's
+    /// address where a coordinator's was needed.
+    #[error("this address serves a worker, not a coordinator: give the coordinator's address")]
+    NotACoordinator,
+    /// A plaintext call failed at the protocol level: the server likely
+    /// serves TLS.
+    #[error("the server did not answer plaintext HTTP/2 ({0}): if it serves TLS, use an https:// address and --tls-ca")]
+    NotPlaintext(String),
     /// The connection broke while the job ran (the coordinator died, froze
     /// past the keep-alive, or the network failed).
     #[error("lost the connection to the coordinator while the job ran: {0}")]
     ConnectionLost(String),
+}
+
+impl From<cluster_node::DialError> for ClientError {
+    fn from(error: cluster_node::DialError) -> Self {
+        ClientError::Connect(error)
+    }
+}
+
+impl ClientError {
+    /// True when the fault is the cluster's or the network's (unreachable,
+    /// unavailable, connection lost), not the request's.
+    pub fn is_cluster_failure(&self) -> bool {
+        use tonic::Code;
+        match self {
+            ClientError::Connect(e) => matches!(e, cluster_node::DialError::Connect { .. }),
+            ClientError::Incomplete | ClientError::ConnectionLost(_) | ClientError::JobLost(_) => true,
+            ClientError::NotACoordinator | ClientError::NotPlaintext(_) => false,
+            ClientError::Status { code, .. } => {
+                !matches!(code, Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::Cancelled)
+            }
+        }
+    }
+}
+
+/// A status the coordinator (or whatever answered) sent, as a person should
+/// read it: "refused" only for refusals, and a hint for the usual mistakes.
+fn describe(code: tonic::Code, message: &str) -> String {
+    use tonic::Code;
+    let detail = if message.is_empty() { String::new() } else { format!(": {message}") };
+    match code {
+        Code::Unimplemented => "this address does not serve the coordinator's client API (it may serve a \
+                                worker, not a coordinator): give the coordinator's address"
+            .to_owned(),
+        Code::Unauthenticated | Code::PermissionDenied => {
+            format!("the coordinator refused the call{detail} (check CLUSTER_SECRET or --secret-file)")
+        }
+        Code::Unavailable => format!("the coordinator is unavailable{detail}"),
+        Code::ResourceExhausted => format!("the coordinator is out of room{detail}"),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange | Code::AlreadyExists => {
+            format!("the coordinator rejected the request{detail}")
+        }
+        Code::NotFound => format!("not found{detail}"),
+        Code::Cancelled => format!("cancelled{detail}"),
+        Code::DeadlineExceeded => format!("no answer in time{detail}"),
+        code => format!("the coordinator answered {code:?}{detail}"),
+    }
 }
 
 impl From<tonic::Status> for ClientError {
@@ -90,6 +145,9 @@ pub enum JobEvent {
 #[derive(Clone)]
 pub struct Client {
     inner: ClientServiceClient<AuthChannel>,
+    channel: AuthChannel,
+    /// Dialed without TLS.
+    plaintext: bool,
     /// Where it connected, to connect again.
     url: String,
     security: Security,
@@ -105,13 +163,36 @@ impl Client {
     /// Connects with a shared secret and/or TLS (`https://` URLs).
     pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
         let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
-        let inner = ClientServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-        Ok(Self { inner, url: url.to_string(), security: security.clone() })
+        let inner = ClientServiceClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
+        let plaintext = url.starts_with("http://") || (!url.contains("://") && security.client_tls.is_none());
+        Ok(Self { inner, channel, plaintext, url: url.to_string(), security: security.clone() })
+    }
+
+    /// `status` as a [`ClientError`]; an UNIMPLEMENTED answer from a worker
+    /// becomes [`ClientError::NotACoordinator`].
+    async fn explain(&self, status: tonic::Status) -> ClientError {
+        if status.code() == tonic::Code::Unimplemented
+            && cluster_node::serves(self.channel.clone(), "cluster.v1.WorkerService").await
+        {
+            return ClientError::NotACoordinator;
+        }
+        // A TLS server answers a plaintext HTTP/2 preface with a TLS alert:
+        // an h2 protocol error, or the connection closes under the call.
+        let code = status.code();
+        if self.plaintext
+            && matches!(code, tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::Cancelled)
+        {
+            return ClientError::NotPlaintext(status.message().to_owned());
+        }
+        status.into()
     }
 
     /// The cluster as the coordinator sees it.
     pub async fn status(&mut self) -> Result<StatusResponse, ClientError> {
-        Ok(self.inner.status(StatusRequest {}).await?.into_inner())
+        match self.inner.status(StatusRequest {}).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(self.explain(status).await),
+        }
     }
 
     /// Runs one job: streams `tasks` to the coordinator in batches and calls
@@ -130,7 +211,10 @@ impl Client {
     /// Cancels a job by id (from any client); returns how many of its tasks
     /// had no result yet.
     pub async fn cancel(&mut self, job_id: u64) -> Result<u64, ClientError> {
-        Ok(self.inner.cancel(CancelRequest { job_id }).await?.into_inner().cancelled)
+        match self.inner.cancel(CancelRequest { job_id }).await {
+            Ok(response) => Ok(response.into_inner().cancelled),
+            Err(status) => Err(self.explain(status).await),
+        }
     }
 
     /// As [`Client::run`], with job options (a timeout, say), and
@@ -169,7 +253,10 @@ impl Client {
         mut on_event: impl FnMut(JobEvent),
     ) -> Result<JobSummary, ClientError> {
         let requests = submission(options, tasks.into_iter());
-        let mut responses = self.inner.submit(requests).await?.into_inner();
+        let mut responses = match self.inner.submit(requests).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Err(self.explain(status).await),
+        };
         let outcome = loop {
             match responses.message().await {
                 Ok(Some(response)) => match response.event {

@@ -195,7 +195,7 @@ impl Client {
         loop {
             match Client::connect_with(&self.url, &self.security).await {
                 Ok(client) => {
-                    self.inner = client.inner;
+                    *self = client;
                     return Ok(());
                 }
                 Err(e) if Instant::now() + pause > until => return Err(e.to_string()),

@@ -146,6 +146,8 @@ mod tests {
                 state: LinkState::Active,
                 in_flight: 4,
                 completed: 7,
+                failed: 0,
+                running: 2,
                 stuck: 0,
                 last_error: String::new(),
             }],
@@ -153,6 +155,7 @@ mod tests {
             active_jobs: 1,
             late_results: 0,
             jobs: Vec::new(),
+            recent_jobs: Vec::new(),
         };
         let text = render(&counters, &status, 9);
         for line in [

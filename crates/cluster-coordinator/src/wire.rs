@@ -205,6 +205,21 @@ pub(crate) fn status(report: StatusReport, max_message_bytes: usize) -> pb::Stat
             finished: j.finished,
             waiting_for_client: j.paused,
             blocked: j.blocked.unwrap_or_default(),
+            failed: j.failed,
+        })
+        .filter(|j| fits(j.encoded_len()))
+        .collect();
+    let recent_jobs: Vec<_> = report
+        .recent_jobs
+        .into_iter()
+        .map(|j| pb::FinishedJobStatus {
+            job_id: j.id.0,
+            name: j.name,
+            submitted: j.submitted,
+            succeeded: j.succeeded,
+            failed: j.failed,
+            cancelled: j.cancelled.unwrap_or_default(),
+            duration_ms: j.duration_ms,
         })
         .filter(|j| fits(j.encoded_len()))
         .collect();
@@ -216,6 +231,7 @@ pub(crate) fn status(report: StatusReport, max_message_bytes: usize) -> pb::Stat
         late_results: report.late_results,
         jobs,
         omitted_rows: omitted,
+        recent_jobs,
     }
 }
 
@@ -240,6 +256,9 @@ fn worker_status(row: WorkerRow) -> pb::WorkerStatus {
         state: state as i32,
         in_flight: row.in_flight,
         completed: row.completed,
+        running: row.running,
+        prefetched: row.in_flight.saturating_sub(row.running),
+        failed: row.failed,
         labels,
         version,
         last_error: row.last_error,
@@ -494,6 +513,8 @@ mod tests {
             state: LinkState::Connecting,
             in_flight: 0,
             completed: 0,
+            failed: 0,
+            running: 0,
             stuck: 0,
             last_error: "x".repeat(100),
         };
@@ -504,6 +525,7 @@ mod tests {
             finished: 0,
             paused: false,
             blocked: None,
+            failed: 0,
         };
         let report = StatusReport {
             workers: (0..5_000).map(row).collect(),
@@ -511,6 +533,7 @@ mod tests {
             active_jobs: 5_000,
             late_results: 0,
             jobs: (0..5_000).map(job).collect(),
+            recent_jobs: Vec::new(),
         };
         let max = 256 << 10;
         let status = status(report, max);

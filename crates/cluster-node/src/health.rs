@@ -69,3 +69,13 @@ pub async fn standard_services(
     let router = builder.add_service(health_service).add_service(v1).add_service(v1alpha);
     Ok((router, health))
 }
+
+/// Whether the server behind `channel` says over `grpc.health.v1` (which
+/// needs no credentials) that it carries `service`, e.g.
+/// `cluster.v1.WorkerService`: to tell a user who dialed the wrong kind of
+/// node what answered.
+pub async fn serves(channel: cluster_auth::AuthChannel, service: &str) -> bool {
+    let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    client.check(request).await.is_ok()
+}

@@ -55,7 +55,7 @@ mod spawn;
 
 pub use cluster_auth::{Refusals, Security};
 pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
-pub use health::{standard_services, Health};
+pub use health::{serves, standard_services, Health};
 pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]

@@ -253,6 +253,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// What it wrote on stdout so far.
+    pub fn out(&self) -> String {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// What it wrote on stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()

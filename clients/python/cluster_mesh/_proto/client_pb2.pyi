@@ -131,23 +131,43 @@ class CancelResponse(_message.Message):
     def __init__(self, cancelled: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "name", "submitted", "finished", "waiting_for_client", "blocked")
+    __slots__ = ("job_id", "name", "submitted", "finished", "waiting_for_client", "blocked", "failed")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     WAITING_FOR_CLIENT_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     name: str
     submitted: int
     finished: int
     waiting_for_client: bool
     blocked: str
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., submitted: _Optional[int] = ..., finished: _Optional[int] = ..., waiting_for_client: _Optional[bool] = ..., blocked: _Optional[str] = ...) -> None: ...
+    failed: int
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., submitted: _Optional[int] = ..., finished: _Optional[int] = ..., waiting_for_client: _Optional[bool] = ..., blocked: _Optional[str] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class FinishedJobStatus(_message.Message):
+    __slots__ = ("job_id", "name", "submitted", "succeeded", "failed", "cancelled", "duration_ms")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    name: str
+    submitted: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    duration_ms: int
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., submitted: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., duration_ms: _Optional[int] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
-    __slots__ = ("address", "cores", "weight", "state", "in_flight", "completed", "labels", "version", "last_error", "worker_id", "dial_address", "stuck_slots")
+    __slots__ = ("address", "cores", "weight", "state", "in_flight", "completed", "labels", "version", "last_error", "worker_id", "dial_address", "stuck_slots", "running", "prefetched", "failed")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +187,9 @@ class WorkerStatus(_message.Message):
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     DIAL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STUCK_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    PREFETCHED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
     address: str
     cores: int
     weight: float
@@ -179,10 +202,13 @@ class WorkerStatus(_message.Message):
     worker_id: str
     dial_address: str
     stuck_slots: int
-    def __init__(self, address: _Optional[str] = ..., cores: _Optional[int] = ..., weight: _Optional[float] = ..., state: _Optional[_Union[WorkerState, str]] = ..., in_flight: _Optional[int] = ..., completed: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., last_error: _Optional[str] = ..., worker_id: _Optional[str] = ..., dial_address: _Optional[str] = ..., stuck_slots: _Optional[int] = ...) -> None: ...
+    running: int
+    prefetched: int
+    failed: int
+    def __init__(self, address: _Optional[str] = ..., cores: _Optional[int] = ..., weight: _Optional[float] = ..., state: _Optional[_Union[WorkerState, str]] = ..., in_flight: _Optional[int] = ..., completed: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., last_error: _Optional[str] = ..., worker_id: _Optional[str] = ..., dial_address: _Optional[str] = ..., stuck_slots: _Optional[int] = ..., running: _Optional[int] = ..., prefetched: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("workers", "queued", "active_jobs", "version", "late_results", "jobs", "omitted_rows")
+    __slots__ = ("workers", "queued", "active_jobs", "version", "late_results", "jobs", "omitted_rows", "recent_jobs")
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_JOBS_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +216,7 @@ class StatusResponse(_message.Message):
     LATE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     OMITTED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_JOBS_FIELD_NUMBER: _ClassVar[int]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerStatus]
     queued: int
     active_jobs: int
@@ -197,4 +224,5 @@ class StatusResponse(_message.Message):
     late_results: int
     jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
     omitted_rows: int
-    def __init__(self, workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queued: _Optional[int] = ..., active_jobs: _Optional[int] = ..., version: _Optional[str] = ..., late_results: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., omitted_rows: _Optional[int] = ...) -> None: ...
+    recent_jobs: _containers.RepeatedCompositeFieldContainer[FinishedJobStatus]
+    def __init__(self, workers: _Optional[_Iterable[_Union[WorkerStatus, _Mapping]]] = ..., queued: _Optional[int] = ..., active_jobs: _Optional[int] = ..., version: _Optional[str] = ..., late_results: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., omitted_rows: _Optional[int] = ..., recent_jobs: _Optional[_Iterable[_Union[FinishedJobStatus, _Mapping]]] = ...) -> None: ...

@@ -22,38 +22,37 @@ use cluster_node::Signal;
 )]
 struct Args {
     /// Address to serve clients and worker registrations on.
-    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700")]
+    #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700", help_heading = cluster_cli::heading::CONNECTION)]
     listen: SocketAddr,
     /// A worker to dial, host:port (repeatable; comma-separated in the
     /// environment variable).
-    #[arg(long = "worker", env = "CLUSTER_WORKERS", value_delimiter = ',')]
+    #[arg(long = "worker", env = "CLUSTER_WORKERS", value_delimiter = ',', help_heading = cluster_cli::heading::CONNECTION)]
     workers: Vec<String>,
     /// Unstarted tasks a worker may hold per core, so cores never wait for a
     /// round trip.
-    #[arg(long, env = "CLUSTER_PREFETCH", default_value_t = CoreConfig::default().prefetch_per_core)]
+    #[arg(long, env = "CLUSTER_PREFETCH", default_value_t = CoreConfig::default().prefetch_per_core, help_heading = cluster_cli::heading::TUNING)]
     prefetch: u32,
     /// Times a task may be lost with its worker before it fails.
     #[arg(long, env = "CLUSTER_MAX_ATTEMPTS", default_value_t = CoreConfig::default().max_attempts,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = cluster_cli::heading::TUNING)]
     max_attempts: u32,
-    /// A worker silent this many milliseconds is declared lost. At least
-    /// 100: workers send a heartbeat after 500 ms of quiet by default, and a
+    /// A worker silent this long is declared lost (e.g. 3s; a plain number
+    /// is milliseconds). At least 100 ms: workers send a heartbeat after 500 ms of quiet by default, and a
     /// timeout near or below their interval makes idle workers flap.
-    #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000,
-          value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, env = "CLUSTER_HEARTBEAT_TIMEOUT_MS", default_value_t = 3000, value_parser = at_least_100_ms, help_heading = cluster_cli::heading::TUNING)]
     heartbeat_timeout_ms: u64,
-    /// A lost worker leaves `status` this many milliseconds after its
-    /// session ended.
-    #[arg(long, env = "CLUSTER_FORGET_LOST_MS", default_value_t = 300_000)]
+    /// A lost worker leaves `status` this long after its session ended
+    /// (e.g. 5m).
+    #[arg(long, env = "CLUSTER_FORGET_LOST_MS", default_value_t = 300_000, value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     forget_lost_ms: u64,
-    /// Default longest run of a task, in milliseconds (a job may set its
-    /// own); a task over it is stopped and counts as a failed attempt.
-    #[arg(long, env = "CLUSTER_TASK_TIMEOUT_MS")]
+    /// Default longest run of a task, e.g. 10m (a job may set its own); a
+    /// task over it is stopped and counts as a failed attempt.
+    #[arg(long, env = "CLUSTER_TASK_TIMEOUT_MS", value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     task_timeout_ms: Option<u64>,
-    /// Longest a task waits, in milliseconds, while no connected worker can
-    /// run it (none advertises its kind and the job's required labels);
+    /// Longest a task waits (e.g. 30s) while no connected worker can run it (none advertises its kind and the job's required labels);
     /// then it fails with UNKNOWN_KIND. A job may set its own.
-    #[arg(long, env = "CLUSTER_UNROUTABLE_TIMEOUT_MS", default_value_t = CoreConfig::default().unroutable_timeout_ms)]
+    #[arg(long, env = "CLUSTER_UNROUTABLE_TIMEOUT_MS", default_value_t = CoreConfig::default().unroutable_timeout_ms,
+          value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     unroutable_timeout_ms: u64,
     /// Keep jobs, their tasks and their results in this directory (redb),
     /// so they survive a coordinator restart and clients can resume them.
@@ -70,27 +69,34 @@ struct Args {
     result_retention_ms: u64,
     /// Most tasks waiting in the queue; clients submitting more wait.
     #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
-          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64), help_heading = cluster_cli::heading::TUNING)]
     max_queued: u64,
     /// Most bytes of task input waiting in the queue; clients submitting
     /// more wait.
     #[arg(long, env = "CLUSTER_MAX_QUEUED_BYTES", default_value_t = cluster_coordinator::DEFAULT_MAX_QUEUED_BYTES,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..), help_heading = cluster_cli::heading::TUNING)]
     max_queued_bytes: u64,
     /// Largest gRPC message accepted or sent, in bytes.
-    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES, help_heading = cluster_cli::heading::TUNING)]
     max_message_bytes: usize,
     #[command(flatten)]
     security: NodeSecurityArgs,
     /// Serve Prometheus metrics on this address (GET /metrics), e.g.
     /// 127.0.0.1:9100; off by default. A non-loopback address needs
     /// --insecure: the endpoint has no authentication.
-    #[arg(long, env = "CLUSTER_METRICS_LISTEN")]
+    #[arg(long, env = "CLUSTER_METRICS_LISTEN", help_heading = cluster_cli::heading::CONNECTION)]
     metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     connections: cluster_cli::connections::ConnectionArgs,
     #[command(flatten)]
     log: cluster_cli::logging::LogArgs,
+}
+
+fn at_least_100_ms(text: &str) -> Result<u64, String> {
+    match cluster_cli::duration::millis(text)? {
+        ms if ms < 100 => Err(format!("{ms} ms is below the 100 ms floor")),
+        ms => Ok(ms),
+    }
 }
 
 impl TryFrom<Args> for CoordinatorConfig {
@@ -124,7 +130,7 @@ impl TryFrom<Args> for CoordinatorConfig {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+pub(crate) async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.log.init("info");
     cluster_cli::connections::raise_open_files_limit();

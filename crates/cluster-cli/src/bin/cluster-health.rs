@@ -25,15 +25,16 @@ struct Args {
     /// the server as a whole.
     #[arg(long, env = "CLUSTER_HEALTH_SERVICE", default_value = "")]
     service: String,
-    /// Longest the whole check may take, in milliseconds.
-    #[arg(long, env = "CLUSTER_HEALTH_TIMEOUT_MS", default_value_t = 3000)]
+    /// Longest the whole check may take (e.g. 3s; a plain number is
+    /// milliseconds).
+    #[arg(long, env = "CLUSTER_HEALTH_TIMEOUT_MS", default_value_t = 3000, value_parser = cluster_cli::duration::positive_millis)]
     timeout_ms: u64,
     #[command(flatten)]
     tls: ClientTlsArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+pub(crate) async fn main() -> ExitCode {
     let args = Args::parse();
     let timeout = Duration::from_millis(args.timeout_ms);
     match tokio::time::timeout(timeout, check(&args, timeout)).await {

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{
-    Core, CoreConfig, Finished, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId,
+    Core, CoreConfig, Finished, FinishedJob, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc,
+    WorkerId,
 };
 pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
@@ -63,6 +64,10 @@ pub(crate) struct WorkerRow {
     pub(crate) state: LinkState,
     pub(crate) in_flight: u64,
     pub(crate) completed: u64,
+    /// Of those, failed.
+    pub(crate) failed: u64,
+    /// Of the tasks in flight, those running.
+    pub(crate) running: u64,
     /// Cores held by tasks taken back after overrunning.
     pub(crate) stuck: u32,
     pub(crate) last_error: String,
@@ -76,6 +81,8 @@ pub(crate) struct StatusReport {
     pub(crate) active_jobs: u64,
     pub(crate) late_results: u64,
     pub(crate) jobs: Vec<JobStats>,
+    /// The last jobs that ended, oldest first.
+    pub(crate) recent_jobs: Vec<FinishedJob>,
 }
 
 /// How status rows are keyed: a worker by its id; an address the
@@ -472,6 +479,8 @@ impl Actor {
                     state: link.state,
                     in_flight: stats.map_or(0, |s| s.in_flight),
                     completed: stats.map_or(0, |s| s.completed),
+                    failed: stats.map_or(0, |s| s.failed),
+                    running: stats.map_or(0, |s| s.running),
                     stuck: stats.map_or(0, |s| s.stuck),
                     last_error: link.last_error.clone(),
                 }
@@ -483,6 +492,7 @@ impl Actor {
             active_jobs: self.core.active_jobs() as u64,
             late_results: self.core.late_results(),
             jobs: self.core.job_stats(),
+            recent_jobs: self.core.recent_jobs(),
         }
     }
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use super::queue::{Lane, Place};
 use super::routing::ClassId;
 use super::{Comm, Core, FailureCode, JobId, JobSpec, JobStats, JobSummary, Outcome, Share, TaskKey};
-use super::{TaskReport, WorkerId};
+use super::{FinishedJob, TaskReport, WorkerId};
+
+/// Finished jobs kept for status reports.
+const RECENT_JOBS: usize = 8;
 
 #[derive(Debug, Default)]
 pub(super) struct Job {
@@ -38,6 +41,8 @@ pub(super) struct Job {
     /// Its deadline passed: every task without a result failed, and tasks
     /// still arriving fail at once.
     pub(super) expired: bool,
+    /// When it opened (the scheduler's clock), in milliseconds.
+    pub(super) opened_ms: u64,
 }
 
 impl Job {
@@ -75,6 +80,7 @@ impl Core {
                 submitted: job.submitted,
                 finished: job.submitted - job.remaining,
                 paused: job.paused,
+                failed: job.failed,
                 blocked: job
                     .lanes
                     .iter()
@@ -91,7 +97,9 @@ impl Core {
         let timeout_ms = spec.timeout_ms.or(self.config.default_timeout_ms);
         let deadline = spec.deadline_ms.map(|ms| (self.now_ms.saturating_add(ms), ms));
         let unroutable_timeout_ms = spec.unroutable_timeout_ms.unwrap_or(self.config.unroutable_timeout_ms);
+        let opened_ms = self.now_ms;
         self.jobs.entry(job).or_insert_with(|| Job {
+            opened_ms,
             name: spec.name,
             timeout_ms,
             deadline,
@@ -155,6 +163,7 @@ impl Core {
             self.tasks.remove(key);
         }
         let Some(mut entry) = self.jobs.remove(&job) else { return 0 };
+        self.remember_finished(job, &entry, true);
         self.collect_shares(job, std::mem::take(&mut entry.participants));
         // Its assigned tasks stay in the table until their workers answer,
         // so those answers are recognised (and dropped) as its.
@@ -207,6 +216,7 @@ impl Core {
             return;
         }
         if let Some(job) = self.jobs.remove(&job_id) {
+            self.remember_finished(job_id, &job, false);
             let mut shares = self.collect_shares(job_id, job.participants);
             shares.extend(job.departed);
             shares.sort_unstable_by_key(|(worker, _)| *worker);
@@ -214,6 +224,27 @@ impl Core {
                 JobSummary { succeeded: job.succeeded, failed: job.failed, shares: merge_by_name(shares) };
             comm.job_finished(job_id, summary);
         }
+    }
+
+    /// Keeps the last few finished jobs for status reports.
+    fn remember_finished(&mut self, id: JobId, job: &Job, cancelled: bool) {
+        if self.recent_jobs.len() == RECENT_JOBS {
+            self.recent_jobs.pop_front();
+        }
+        self.recent_jobs.push_back(FinishedJob {
+            id,
+            name: job.name.clone(),
+            submitted: job.submitted,
+            succeeded: job.succeeded,
+            failed: job.failed,
+            cancelled: cancelled.then_some(job.remaining),
+            duration_ms: self.now_ms.saturating_sub(job.opened_ms),
+        });
+    }
+
+    /// The last jobs that finished or were cancelled, oldest first.
+    pub fn recent_jobs(&self) -> Vec<FinishedJob> {
+        self.recent_jobs.iter().cloned().collect()
     }
 
     /// Takes a finished or cancelled job's shares off its participants.

@@ -86,6 +86,27 @@ pub struct JobStats {
     pub paused: bool,
     /// Why some of its tasks wait with no worker able to run them.
     pub blocked: Option<String>,
+    /// Tasks that failed so far.
+    pub failed: u64,
+}
+
+/// A job that ended, for status reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedJob {
+    /// Job id.
+    pub id: JobId,
+    /// Name the client gave it.
+    pub name: String,
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks that succeeded.
+    pub succeeded: u64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Tasks without a result when it was cancelled; `None` if it finished.
+    pub cancelled: Option<u64>,
+    /// From its opening to its end, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// One worker's figures, for status reports.
@@ -97,6 +118,11 @@ pub struct WorkerStats {
     pub in_flight: u64,
     /// Tasks finished in this session.
     pub completed: u64,
+    /// Of those, tasks that failed.
+    pub failed: u64,
+    /// Of the tasks in flight, those running (the first `cores` it was
+    /// given); the rest are prefetched.
+    pub running: u64,
     /// Cores held by tasks taken back from it after they overran.
     pub stuck: u32,
 }
@@ -118,6 +144,8 @@ pub struct Core {
     jobs: HashMap<JobId, Job>,
     tick: u64,
     late_results: u64,
+    /// The last jobs that ended, oldest first.
+    recent_jobs: std::collections::VecDeque<FinishedJob>,
     /// The time, in milliseconds, as the caller last set it.
     now_ms: u64,
 }
@@ -157,6 +185,8 @@ impl Core {
                 id,
                 in_flight: u64::from(w.in_flight()),
                 completed: w.completed,
+                failed: w.failed,
+                running: u64::from(w.in_flight().min(w.free_cores())),
                 stuck: w.stuck.len() as u32,
             })
             .collect();
@@ -277,6 +307,7 @@ impl Core {
         }
         let Some(w) = self.workers.get_mut(&worker_id) else { return };
         w.completed += 1;
+        w.failed += u64::from(!done.outcome.is_output());
         w.observe(done.run_micros);
         let name = w.desc.name.clone();
         self.reindex(worker_id);

@@ -48,6 +48,8 @@ pub(super) struct Worker {
     /// Each with the assignment sequence number of every task it asked for.
     pub(super) pending_revokes: VecDeque<Vec<(TaskKey, u64)>>,
     pub(super) completed: u64,
+    /// Of those, tasks that failed.
+    pub(super) failed: u64,
     pub(super) last_assigned: u64,
     /// Shutting down: it gets no new tasks and hands back unstarted ones.
     pub(super) draining: bool,
@@ -76,6 +78,7 @@ impl Worker {
             revoking: 0,
             pending_revokes: VecDeque::new(),
             completed: 0,
+            failed: 0,
             last_assigned: 0,
             draining: false,
             stuck: Vec::new(),

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use cluster_client::JobEvent;
 
-use crate::report::{self, Row, Stats};
-use crate::Connection;
+use super::report::{self, Row, Stats};
+use super::{Connection, Outcome};
 
 /// How long to keep reconnecting when the coordinator goes away.
 const RECONNECT: Duration = Duration::from_secs(60);
 
-pub(crate) async fn run(to: Connection, job: u64, as_json: bool) -> anyhow::Result<bool> {
+pub(crate) async fn run(to: Connection, job: u64, as_json: bool) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let mut client = to.connect().await?;
     let mut received = 0u64;
@@ -44,5 +44,5 @@ pub(crate) async fn run(to: Connection, job: u64, as_json: bool) -> anyhow::Resu
         print!("{}", stats.table());
         eprintln!("{received} results received here");
     }
-    Ok(summary.failed == 0)
+    Ok(if summary.failed == 0 { Outcome::Succeeded } else { Outcome::TasksFailed })
 }

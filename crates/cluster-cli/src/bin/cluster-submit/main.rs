@@ -3,6 +3,7 @@
 mod attach;
 mod exec;
 mod report;
+mod status;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use cluster_cli::security::ClientSecurityArgs;
 use cluster_client::embedded::Embedded;
 use cluster_client::{tasks, Client, JobEvent};
-use cluster_proto::{task_result, JobOptions, Task, TaskResult, WorkerState};
+use cluster_proto::{task_result, ErrorCode, JobOptions, Task, TaskResult};
 use serde_json::json;
 
 use report::{Row, Stats};
@@ -94,19 +95,24 @@ enum Command {
     },
     /// Cancel a running job by id (see `status` for the ids).
     Cancel {
-        #[command(flatten)]
-        to: Connection,
         /// The job's id.
         #[arg(long, env = "CLUSTER_JOB")]
         job: u64,
-    },
-    /// Show a running cluster's workers and jobs.
-    Status {
         #[command(flatten)]
         to: Connection,
+    },
+    /// Show a running cluster's workers, jobs and last finished jobs;
+    /// exits 3 when no worker is active.
+    Status {
         /// Print JSON instead of a table.
-        #[arg(long, env = "CLUSTER_JSON")]
+        #[arg(long, env = "CLUSTER_JSON", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "watch")]
         json: bool,
+        /// Redraw every second (workers' running, prefetched, completed and
+        /// failed tasks, the cluster's tasks/s, jobs' progress) until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        to: Connection,
     },
 }
 
@@ -114,7 +120,7 @@ enum Command {
 #[derive(Args, Debug)]
 struct Connection {
     /// Coordinator URL, e.g. http://127.0.0.1:7700 (https:// with --tls-ca).
-    #[arg(long, env = "CLUSTER_COORDINATOR")]
+    #[arg(long, env = "CLUSTER_COORDINATOR", help_heading = cluster_cli::heading::CONNECTION)]
     coordinator: String,
     #[command(flatten)]
     security: ClientSecurityArgs,
@@ -130,33 +136,36 @@ impl Connection {
 #[derive(Args, Debug)]
 struct Target {
     /// A running coordinator, e.g. http://127.0.0.1:7700.
-    #[arg(long, env = "CLUSTER_COORDINATOR", conflicts_with_all = ["workers", "local_cpus"])]
+    #[arg(long, env = "CLUSTER_COORDINATOR", conflicts_with_all = ["workers", "local_cpus"], help_heading = cluster_cli::heading::CONNECTION)]
     coordinator: Option<String>,
     /// Workers (host:port, comma-separated) for an embedded coordinator.
-    #[arg(long, env = "CLUSTER_WORKERS", value_delimiter = ',')]
+    #[arg(long, env = "CLUSTER_WORKERS", value_delimiter = ',', help_heading = cluster_cli::heading::CONNECTION)]
     workers: Vec<String>,
     /// Local cores the embedded coordinator also uses; 0 = remote only
     /// [default: all cores].
-    #[arg(long, env = "CLUSTER_LOCAL_CPUS")]
+    #[arg(long, env = "CLUSTER_LOCAL_CPUS", help_heading = cluster_cli::heading::CONNECTION)]
     local_cpus: Option<u32>,
-    /// Longest a task may run, in milliseconds; a task over it is stopped
-    /// and retried, then fails [default: the coordinator's].
-    #[arg(long, env = "CLUSTER_TIMEOUT_MS")]
+    /// Longest a task may run (e.g. 90s; a plain number is milliseconds);
+    /// a task over it is stopped and retried, then fails [default: the
+    /// coordinator's].
+    #[arg(long, env = "CLUSTER_TIMEOUT_MS", value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     timeout_ms: Option<u64>,
-    /// Longest the whole job may take, in milliseconds, queue time
-    /// included; tasks without a result then fail as timed out.
-    #[arg(long, env = "CLUSTER_DEADLINE_MS")]
+    /// Longest the whole job may take (e.g. 10m), queue time included;
+    /// tasks without a result then fail as timed out.
+    #[arg(long, env = "CLUSTER_DEADLINE_MS", value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     deadline_ms: Option<u64>,
     /// Labels a worker must carry to get the job's tasks, as key=value
     /// (comma-separated or repeated), e.g. gpu=1,zone=b.
-    #[arg(long, value_delimiter = ',', value_parser = parse_pair)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_pair, help_heading = cluster_cli::heading::TUNING)]
     require: Vec<(String, String)>,
-    /// Longest a task waits while no connected worker can run it, in
-    /// milliseconds; then it fails [default: the coordinator's, 30 s].
-    #[arg(long)]
-    unroutable_timeout_ms: Option<u64>,
+    /// Longest the job's tasks wait while no active worker can run them
+    /// (none connected, or none runs their kind), e.g. 10s; then they fail
+    /// and the command exits 3. A notice on stderr says at once that they
+    /// wait [default: the coordinator's, 30 s].
+    #[arg(long, env = "CLUSTER_WAIT_FOR_WORKERS_MS", visible_alias = "unroutable-timeout-ms", value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
+    wait_for_workers_ms: Option<u64>,
     /// Print one JSON object per line instead of text.
-    #[arg(long, env = "CLUSTER_JSON")]
+    #[arg(long, env = "CLUSTER_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     json: bool,
     /// With a coordinator that keeps durable state: how long to keep
     /// reconnecting to it, in milliseconds, after the connection breaks.
@@ -181,7 +190,7 @@ impl Target {
             timeout_ms: self.timeout_ms,
             deadline_ms: self.deadline_ms,
             require: self.require.iter().cloned().collect(),
-            unroutable_timeout_ms: self.unroutable_timeout_ms,
+            unroutable_timeout_ms: self.wait_for_workers_ms,
         }
     }
 
@@ -202,7 +211,7 @@ impl Target {
     }
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
@@ -213,25 +222,40 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(outcome) => ExitCode::from(outcome as u8),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit_code(&err))
+            // Each cause once, though some errors print their sources too.
+            eprintln!("error: {}", cluster_auth::error_chain(err.as_ref()));
+            ExitCode::from(exit_code_of(&err) as u8)
         }
     }
 }
 
-/// 3 when the cluster failed (coordinator unreachable, job lost), else 1.
-fn exit_code(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<cluster_client::ClientError>() {
-        Some(
-            cluster_client::ClientError::JobLost(_)
-            | cluster_client::ClientError::ConnectionLost(_)
-            | cluster_client::ClientError::Connect(_)
-            | cluster_client::ClientError::Incomplete,
-        ) => 3,
-        _ => 1,
+/// How a run ended, as its exit status (documented in README.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every task succeeded (`status`: a worker is active).
+    Succeeded = 0,
+    /// Some task failed, or the run was interrupted.
+    TasksFailed = 1,
+    /// Bad flags or input (clap's own usage errors exit 2 too).
+    Usage = 2,
+    /// The cluster failed the run: unreachable, unavailable, lost, or no
+    /// worker came to run the tasks (`status`: none is active).
+    Cluster = 3,
+}
+
+/// An error's exit status: 3 when the cluster or the network failed, 2
+/// for what the user gave.
+fn exit_code_of(err: &anyhow::Error) -> Outcome {
+    let cluster = err.chain().any(|cause| {
+        cause.downcast_ref::<cluster_client::ClientError>().is_some_and(|e| e.is_cluster_failure())
+            || matches!(cause.downcast_ref(), Some(cluster_node::DialError::Connect { .. }))
+    });
+    if cluster {
+        Outcome::Cluster
+    } else {
+        Outcome::Usage
     }
 }
 
@@ -248,14 +272,23 @@ struct Batch {
     per_task_lines: bool,
 }
 
-async fn run(command: Command) -> anyhow::Result<bool> {
+async fn run(command: Command) -> anyhow::Result<Outcome> {
     let (batch, target) = match command {
-        Command::Status { to, json } => return status(to.connect().await?, json).await,
+        Command::Status { to, json, watch } => {
+            let client = to.connect().await?;
+            let active =
+                if watch { status::watch(client).await? } else { status::once(client, json).await? };
+            if !active {
+                eprintln!("error: no worker is active");
+                return Ok(Outcome::Cluster);
+            }
+            return Ok(Outcome::Succeeded);
+        }
         Command::Exec { inputs, template, target } => return run_exec(inputs, template, target).await,
         Command::Cancel { to, job } => {
             let cancelled = to.connect().await?.cancel(job).await?;
             println!("job {job} cancelled: {cancelled} tasks had no result yet");
-            return Ok(true);
+            return Ok(Outcome::Succeeded);
         }
         Command::SumPrimes { inputs, target } => {
             let count = inputs.len() as u64;
@@ -287,6 +320,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
     let mut failures: Vec<TaskResult> = Vec::new();
     let options = target.job_options(batch.kind);
     let mut job_id = 0;
+    let mut tally = Tally::default();
     let progress = progress_bar(batch.count);
     let make = batch.make.clone();
     let reconnect = Duration::from_millis(target.reconnect_ms);
@@ -305,6 +339,9 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 eprintln!("resumed job {job}: {results_before} of {} results already here", batch.count)
             }),
             JobEvent::Result(result) => {
+                if tally.add(&result) {
+                    progress.set_message(format!("{} failed, ", tally.failed));
+                }
                 progress.inc(1);
                 if keep_all {
                     if let Some(slot) = results.get_mut(result.id as usize) {
@@ -321,7 +358,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         summary = run => summary,
         _ = interrupted => {
             cancel_on_interrupt(&mut client, job_id).await;
-            return Ok(false);
+            return Ok(Outcome::TasksFailed);
         }
     };
     progress.finish_and_clear();
@@ -366,11 +403,54 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         cluster.shutdown().await;
     }
     let delivered = summary.succeeded + summary.failed;
-    Ok(summary.failed == 0 && delivered == batch.count)
+    Ok(tally.outcome(summary.failed == 0 && delivered == batch.count))
+}
+
+/// Failures counted as results arrive.
+#[derive(Default)]
+struct Tally {
+    failed: u64,
+    /// Of those, tasks no active worker came to run in time.
+    unroutable: u64,
+}
+
+impl Tally {
+    /// Counts a result; true if it is a failure.
+    fn add(&mut self, result: &TaskResult) -> bool {
+        match &result.outcome {
+            Some(task_result::Outcome::Output(_)) => false,
+            Some(task_result::Outcome::Error(e)) => {
+                self.failed += 1;
+                self.unroutable += u64::from(e.code == ErrorCode::UnknownKind as i32);
+                true
+            }
+            None => {
+                self.failed += 1;
+                true
+            }
+        }
+    }
+
+    /// The run's outcome, given whether every task succeeded; says on
+    /// stderr why when no worker came.
+    fn outcome(&self, all_succeeded: bool) -> Outcome {
+        if self.unroutable > 0 {
+            eprintln!(
+                "error: {} tasks failed because no active worker could run them in time (see \
+                 --wait-for-workers-ms)",
+                self.unroutable
+            );
+            Outcome::Cluster
+        } else if all_succeeded {
+            Outcome::Succeeded
+        } else {
+            Outcome::TasksFailed
+        }
+    }
 }
 
 /// `exec`: one command per input, printed in input order as results come.
-async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target) -> anyhow::Result<bool> {
+async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target) -> anyhow::Result<Outcome> {
     if target.coordinator.is_none() {
         anyhow::bail!(
             "exec runs commands on the workers of a running cluster that allow it (cluster-worker \
@@ -387,6 +467,7 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
     let (mut client, _) = target.connect().await?;
     let mut printer = exec::Printer::new(inputs, target.json);
     let mut job_id = 0;
+    let mut tally = Tally::default();
     let reconnect = Duration::from_millis(target.reconnect_ms);
     let run = client.run_durable(target.job_options("exec"), count, make, reconnect, |event| match event {
         JobEvent::Accepted(id) => job_id = id,
@@ -395,14 +476,17 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
         JobEvent::Resumed { job, results_before, .. } => {
             eprintln!("resumed job {job}: {results_before} of {count} results already here")
         }
-        JobEvent::Result(result) => printer.add(result),
+        JobEvent::Result(result) => {
+            tally.add(&result);
+            printer.add(result)
+        }
     });
     let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
     let outcome = tokio::select! {
         summary = run => summary,
         _ = interrupted => {
             cancel_on_interrupt(&mut client, job_id).await;
-            return Ok(false);
+            return Ok(Outcome::TasksFailed);
         }
     };
     let summary = match outcome {
@@ -417,7 +501,7 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
         // Standard output holds the commands' output and nothing else.
         eprint!("{}", stats.table());
     }
-    Ok(summary.failed == 0 && summary.succeeded == count)
+    Ok(tally.outcome(summary.failed == 0 && summary.succeeded == count))
 }
 
 /// Ctrl-C: the job is cancelled on the cluster (a coordinator with durable
@@ -436,91 +520,13 @@ fn progress_bar(count: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(count);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tasks, {per_sec}, {elapsed_precise}")
-    {
-        bar.set_style(style);
+    // The message holds "N failed, " once a task fails.
+    let template = "{bar:40} {pos}/{len} tasks, {msg}{rate} tasks/s, {elapsed_precise}, ETA {eta}";
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}", state.per_sec());
+        };
+        bar.set_style(style.with_key("rate", rate));
     }
     bar
-}
-
-async fn status(mut client: Client, as_json: bool) -> anyhow::Result<bool> {
-    let status = client.status().await?;
-    let state = |s: i32| match WorkerState::try_from(s).unwrap_or(WorkerState::Unspecified) {
-        WorkerState::Active => "active",
-        WorkerState::Connecting => "connecting",
-        WorkerState::Draining => "draining",
-        WorkerState::Lost => "lost",
-        WorkerState::Unspecified => "unknown",
-    };
-    if as_json {
-        let workers: Vec<_> = status
-            .workers
-            .iter()
-            .map(|w| {
-                json!({
-                    "address": w.address, "cores": w.cores, "weight": w.weight, "state": state(w.state),
-                    "in_flight": w.in_flight, "completed": w.completed, "labels": w.labels,
-                    "version": w.version, "last_error": w.last_error, "worker_id": w.worker_id,
-                    "dial_address": w.dial_address, "stuck_slots": w.stuck_slots,
-                })
-            })
-            .collect();
-        let jobs: Vec<_> = status
-            .jobs
-            .iter()
-            .map(|j| {
-                json!({
-                    "job_id": j.job_id, "name": j.name, "submitted": j.submitted, "finished": j.finished,
-                    "waiting_for_client": j.waiting_for_client, "blocked": j.blocked,
-                })
-            })
-            .collect();
-        let all = json!({
-            "workers": workers,
-            "jobs": jobs,
-            "queued": status.queued,
-            "late_results": status.late_results,
-            "omitted_rows": status.omitted_rows,
-            "version": status.version,
-        });
-        println!("{all}");
-        return Ok(true);
-    }
-    println!(
-        "{:<24} {:>5} {:>6} {:<10} {:>9} {:>10}",
-        "WORKER", "CORES", "WEIGHT", "STATE", "IN-FLIGHT", "COMPLETED"
-    );
-    for w in &status.workers {
-        println!(
-            "{:<24} {:>5} {:>6.2} {:<10} {:>9} {:>10}{}",
-            w.address,
-            w.cores,
-            w.weight,
-            state(w.state),
-            w.in_flight,
-            w.completed,
-            if w.stuck_slots > 0 { format!("  ({} stuck slots)", w.stuck_slots) } else { String::new() }
-                + &if w.last_error.is_empty() { String::new() } else { format!("  ({})", w.last_error) }
-        );
-    }
-    for j in &status.jobs {
-        println!(
-            "job {:<6} {:<16} {:>10} of {:>10} tasks finished{}{}",
-            j.job_id,
-            j.name,
-            j.finished,
-            j.submitted,
-            if j.waiting_for_client { "  (paused: its client is not reading its results)" } else { "" },
-            if j.blocked.is_empty() { String::new() } else { format!("  ({})", j.blocked) }
-        );
-    }
-    println!(
-        "queued: {}  active jobs: {}  late results dropped: {}  coordinator version: {}",
-        status.queued, status.active_jobs, status.late_results, status.version
-    );
-    if status.omitted_rows > 0 {
-        println!("({} more rows left out to fit one message)", status.omitted_rows);
-    }
-    Ok(true)
 }
