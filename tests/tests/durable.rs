@@ -77,12 +77,12 @@ async fn a_job_survives_coordinator_kills_and_its_client_gets_every_result_once(
     let submit = Cmd::new("cluster-submit")?
         .args(["sum-primes", "--coordinator", &url, "--json", "--inputs", &list])
         .spawn()?;
-    for (kill, at) in [40, 120].into_iter().enumerate() {
+    for at in [40, 120] {
         wait_finished(&url, at).await?;
         coord.signal(Signal::Kill);
         tokio::task::block_in_place(|| coord.wait_exit(DEADLINE))?;
         coord = coordinator(&listen, Some(&state))?;
-        assert!(coord.log().contains("state directory open"), "restart {kill}: {}", coord.log());
+        coord.wait_log("state directory open"); // restart `kill` came back with its state
     }
     let output = tokio::task::block_in_place(|| submit.into_output(Duration::from_secs(120)))?;
     let err = stderr(&output);
@@ -204,5 +204,74 @@ fn damaged_state_is_refused_with_the_directory_named_never_a_panic() -> Result<(
             assert!(err.contains(&format!("state directory {} cannot be used", state.display())), "{err}");
         }
     }
+    Ok(())
+}
+
+/// Lines of a worker's log that say a task started.
+fn starts(worker: &Proc) -> usize {
+    worker.log().lines().filter(|line| line.contains("task started")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_running_through_a_coordinator_restart_are_adopted_not_run_again() -> Result<()> {
+    // CLUSTER_TEST_READOPT=10,3000 is the full size.
+    let size = std::env::var("CLUSTER_TEST_READOPT").unwrap_or_else(|_| "6,1500".into());
+    let (count, ms): (usize, u64) =
+        size.split_once(',').map(|(c, m)| (c.parse().unwrap(), m.parse().unwrap())).unwrap();
+    let state = temp_dir("durable-readopt");
+    let mut coord = coordinator("127.0.0.1:0", Some(&state))?;
+    let (listen, url) = (coord.addr().to_string(), coord.url());
+    let join = || {
+        Cmd::new("cluster-worker")?
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--cpus",
+                "1",
+                "--coordinator",
+                &url,
+                "--advertise",
+                "127.0.0.1",
+            ])
+            .env("RUST_LOG", "info,cluster_worker=debug")
+            .start()
+    };
+    let workers = [join()?, join()?];
+    let mut client = connect(&url, &Security::default()).await?;
+    wait_status(&mut client, "2 workers", |s| active_workers(s) == 2).await?;
+    let started = std::time::Instant::now();
+    let submit = Cmd::new("cluster-submit")?
+        .args([
+            "spin",
+            "--coordinator",
+            &url,
+            "--json",
+            "--ms",
+            &ms.to_string(),
+            "--count",
+            &count.to_string(),
+        ])
+        .spawn()?;
+    // Both workers are running a task: kill the coordinator under them.
+    wait_status(&mut client, "a task on each worker", |s| s.workers.iter().all(|w| w.in_flight > 0)).await?;
+    let until = std::time::Instant::now() + DEADLINE;
+    while workers.iter().map(starts).sum::<usize>() < 2 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    coord.signal(Signal::Kill);
+    tokio::task::block_in_place(|| coord.wait_exit(DEADLINE))?;
+    coord = coordinator(&listen, Some(&state))?;
+    let output = tokio::task::block_in_place(|| submit.into_output(Duration::from_secs(120)))?;
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (lines, _) = json_lines(&stdout(&output));
+    assert_eq!(lines.len(), count);
+    assert!(lines.iter().all(|l| l["attempts"] == 1), "{lines:?}");
+    // Each task started once over both workers: none ran twice.
+    let total: usize = workers.iter().map(starts).sum();
+    assert_eq!(total, count, "task starts: {:?}", workers.iter().map(starts).collect::<Vec<_>>());
+    coord.wait_log("tasks a worker kept running were adopted");
+    // A figure for the record, never a threshold.
+    println!("{count} spin tasks of {ms} ms on 2 workers, coordinator killed and restarted: {elapsed:?}");
     Ok(())
 }

@@ -74,6 +74,12 @@ struct Args {
     /// On SIGTERM, how long running tasks may take to finish (e.g. 30s).
     #[arg(long, env = "CLUSTER_DRAIN_GRACE_MS", default_value_t = 30_000, value_parser = crate::duration::millis, help_heading = crate::heading::TUNING)]
     drain_grace_ms: u64,
+    /// When the session with a coordinator that keeps durable state
+    /// (--state-dir) ends without this worker leaving, how long running
+    /// tasks go on for the restarted coordinator to adopt them; 0 stops
+    /// them at once.
+    #[arg(long, env = "CLUSTER_READOPT_GRACE_MS", default_value_t = 30_000, value_parser = crate::duration::millis, help_heading = crate::heading::TUNING)]
+    readopt_grace_ms: u64,
     /// Largest gRPC message accepted or sent, in bytes; a larger result
     /// fails its task.
     #[arg(long, env = "CLUSTER_MAX_MESSAGE_BYTES", default_value_t = cluster_node::DEFAULT_MAX_MESSAGE_BYTES, help_heading = crate::heading::TUNING)]
@@ -146,6 +152,7 @@ impl TryFrom<Args> for WorkerConfig {
             coordinator: args.coordinator,
             advertise: args.advertise.map(with_hostname).transpose()?,
             heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(1)),
+            readopt_grace: Duration::from_millis(args.readopt_grace_ms),
             max_message_bytes: args.max_message_bytes,
             security,
             insecure: args.security.server_tls.insecure,

@@ -90,6 +90,10 @@ pub struct CoordinatorConfig {
     /// With a state directory: how long a finished job's results are kept
     /// for a client that resumes late.
     pub result_retention: Duration,
+    /// With a state directory: after a restart, how long restored jobs
+    /// wait for the workers of before to come back and report the tasks
+    /// they kept running (so those are adopted, not run twice).
+    pub readopt_wait: Duration,
 }
 
 impl CoordinatorConfig {
@@ -112,6 +116,7 @@ impl CoordinatorConfig {
             state_dir: None,
             detach_timeout: Duration::from_secs(60),
             result_retention: DEFAULT_RESULT_RETENTION,
+            readopt_wait: Duration::from_secs(5),
         }
     }
 }
@@ -203,6 +208,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
                 store,
                 detach_timeout: config.detach_timeout,
                 retention: config.result_retention,
+                readopt_wait: config.readopt_wait,
             };
             Some((durability, recovered))
         }
@@ -218,6 +224,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         max_backoff: Duration::from_secs(5),
         max_message_bytes,
         security: security.clone(),
+        durable: config.state_dir.is_some(),
     };
     let mut links = Vec::new();
     for worker in &config.workers {

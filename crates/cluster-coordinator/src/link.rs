@@ -31,6 +31,9 @@ pub(crate) struct LinkOptions {
     pub(crate) max_message_bytes: usize,
     /// Secret and TLS for dialing workers.
     pub(crate) security: Security,
+    /// The coordinator keeps durable state: workers keep their running
+    /// tasks across a session's end, for it to adopt.
+    pub(crate) durable: bool,
 }
 
 /// An open session with a worker, ready to be read.
@@ -53,13 +56,15 @@ pub(crate) async fn connect(
     let (tx, stream, hello) = tokio::time::timeout(timeout, open(address, options))
         .await
         .map_err(|_| LinkError::Timeout(timeout))??;
+    let mut hello = hello;
+    let held = wire::held_tasks(&mut hello);
     let desc = wire::worker_desc(address, hello);
     if let Some(expected) = expected.filter(|id| **id != desc.id) {
         let (expected, found) = (expected.to_string(), desc.id);
         return Err(LinkError::WrongWorker { address: address.to_string(), expected, found });
     }
     let cores = desc.cores;
-    let id = actor.worker_up(desc, tx).await.map_err(|_| LinkError::ShuttingDown)?;
+    let id = actor.worker_up(desc, held, tx).await.map_err(|_| LinkError::ShuttingDown)?;
     Ok(WorkerLink { id, stream, cores })
 }
 
@@ -80,7 +85,8 @@ async fn open(address: &str, options: &LinkOptions) -> Result<Opened, LinkError>
     let (tx, rx) = mpsc::unbounded_channel::<ToWorker>();
     // The actor's batches become session messages here, on the connection's
     // task, each under the worker's size limit.
-    let start = futures::stream::once(futures::future::ready(wire::session_start(options.heartbeat_timeout)));
+    let start = wire::session_start(options.heartbeat_timeout, options.durable);
+    let start = futures::stream::once(futures::future::ready(start));
     let outbound = start.chain(
         UnboundedReceiverStream::new(rx)
             .flat_map(move |message| futures::stream::iter(wire::to_worker_messages(message, max))),

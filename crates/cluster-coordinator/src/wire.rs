@@ -15,7 +15,8 @@ use prost::Message;
 
 use crate::actor::{Assign, StatusReport, ToWorker, WorkerRow};
 use crate::sched::{
-    FailureCode, Finished, JobSpec, JobSummary, NewTask, Outcome, TaskKey, TaskReport, WorkerDesc, MAX_CORES,
+    FailureCode, Finished, Held, JobId, JobSpec, JobSummary, NewTask, Outcome, TaskKey, TaskReport,
+    WorkerDesc, MAX_CORES,
 };
 
 // The scheduler's cap is the protocol's.
@@ -38,6 +39,22 @@ pub(crate) fn worker_desc(address: &str, info: pb::WorkerInfo) -> WorkerDesc {
         kinds: info.kinds,
         version: info.version,
     }
+}
+
+/// The tasks a worker's hello says it kept from its previous session.
+pub(crate) fn held_tasks(info: &mut pb::WorkerInfo) -> Vec<Held> {
+    std::mem::take(&mut info.held)
+        .into_iter()
+        .map(|held| Held {
+            job: JobId(held.job_id),
+            task_id: held.task_id,
+            // Re-read as the session's completions are, output as bytes.
+            finished: held
+                .completion
+                .and_then(|done| Completion::decode(done.encode_to_vec().as_slice()).ok())
+                .map(|done| finished(done).1),
+        })
+        .collect()
 }
 
 /// A submitted task: its kind and input are encoded once, for every worker
@@ -290,6 +307,18 @@ pub(crate) fn to_worker_messages(message: ToWorker, max_message_bytes: usize) ->
                 to_worker::Event::Cancel(pb::CancelTasks { keys: keys.into_iter().map(|k| k.0).collect() })
             })
             .collect(),
+        ToWorker::Adopt(adoptions) => {
+            let tasks = adoptions
+                .into_iter()
+                .map(|(job, task_id, key)| pb::Adoption {
+                    job_id: job.0,
+                    task_id,
+                    adopted: key.is_some(),
+                    key: key.map_or(0, |k| k.0),
+                })
+                .collect();
+            vec![to_worker::Event::Adopt(pb::AdoptTasks { tasks })]
+        }
         // Never split: the worker answers each request once, and the
         // scheduler asks for at most a worker's prefetched tasks.
         ToWorker::Revoke(list) => {
@@ -306,12 +335,13 @@ pub(crate) const PROTOCOL_VERSION: u32 = 1;
 
 /// The first message of a session: the worker heartbeats at a third of the
 /// coordinator's timeout (or more often, if it is set to).
-pub(crate) fn session_start(heartbeat_timeout: std::time::Duration) -> ToWorkerMessage {
+pub(crate) fn session_start(heartbeat_timeout: std::time::Duration, durable: bool) -> ToWorkerMessage {
     let timeout_ms = heartbeat_timeout.as_millis() as u64;
     let start = pb::SessionStart {
         protocol_version: PROTOCOL_VERSION,
         heartbeat_interval_ms: (timeout_ms / 3).max(1),
         heartbeat_timeout_ms: timeout_ms,
+        durable,
     };
     ToWorkerMessage { event: Some(to_worker::Event::Start(start)) }
 }
@@ -323,7 +353,7 @@ fn key_len(key: u64) -> usize {
 /// `cluster.v1.CoordinatorMessage`, with each assignment's task as bytes.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct ToWorkerMessage {
-    #[prost(oneof = "to_worker::Event", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "to_worker::Event", tags = "1, 2, 3, 4, 5, 6")]
     pub(crate) event: Option<to_worker::Event>,
 }
 
@@ -342,6 +372,8 @@ pub(crate) mod to_worker {
         Cancel(pb::CancelTasks),
         #[prost(message, tag = "5")]
         Start(pb::SessionStart),
+        #[prost(message, tag = "6")]
+        Adopt(pb::AdoptTasks),
     }
 }
 

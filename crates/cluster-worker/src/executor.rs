@@ -37,9 +37,24 @@ struct Shared {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Job>,
-    /// Tokens of running tasks, by (session, key).
-    running: HashMap<(u64, u64), CancelToken>,
+    /// Running tasks, by (session, key).
+    running: HashMap<(u64, u64), Running>,
+    /// Held tasks (see [`Running::held_until`]) that finished with no
+    /// session to take their result, by (job, task id), kept until then.
+    finished_held: HashMap<(u64, u64), (Completion, Instant)>,
     stopping: bool,
+}
+
+/// A task on a slot.
+struct Running {
+    token: CancelToken,
+    /// Its (job, task id).
+    ids: (u64, u64),
+    /// Its session ended with a coordinator that keeps durable state: it
+    /// runs on until then, for the next session to adopt.
+    held_until: Option<Instant>,
+    /// Adopted by a later session: its result goes there, under this key.
+    adopted: Option<(u64, UnboundedSender<Completion>)>,
 }
 
 /// The slot pool.
@@ -114,8 +129,8 @@ impl Executor {
         let removed = self.take(session, Some(&set));
         let state = self.lock();
         for key in keys {
-            if let Some(token) = state.running.get(&(session, *key)) {
-                token.cancel();
+            if let Some(running) = state.running.get(&(session, *key)) {
+                running.token.cancel();
             }
         }
         removed
@@ -128,22 +143,83 @@ impl Executor {
     }
 
     /// The session ended (its coordinator restarted, declared this worker
-    /// lost, or the network broke): its unstarted tasks are dropped and its
-    /// running ones told to stop, so the next session's tasks never queue
-    /// behind orphans. Returns how many tasks it had.
-    pub(crate) fn end_session(&self, session: u64) -> usize {
+    /// lost, or the network broke): its unstarted tasks are dropped. Its
+    /// running ones are told to stop, so the next session's tasks never
+    /// queue behind orphans, unless `hold` says to keep them that long for
+    /// the next session to adopt (the coordinator keeps durable state).
+    /// Returns how many tasks it had.
+    pub(crate) fn end_session(&self, session: u64, hold: Option<Duration>) -> usize {
         let dropped = self.take(session, None).len();
+        let mut state = self.lock();
+        let mut count = 0;
+        for ((s, _), running) in state.running.iter_mut() {
+            if *s == session && running.adopted.is_none() {
+                count += 1;
+                match hold {
+                    Some(hold) => running.held_until = Some(Instant::now() + hold),
+                    None => running.token.cancel(),
+                }
+            }
+        }
+        dropped + count
+    }
+
+    /// The tasks held for adoption: (job, task id, completion if finished).
+    pub(crate) fn held(&self) -> Vec<(u64, u64, Option<Completion>)> {
         let state = self.lock();
-        let running = state.running.iter().filter(|((s, _), _)| *s == session);
-        running.clone().for_each(|(_, token)| token.cancel());
-        dropped + running.count()
+        let running = state
+            .running
+            .values()
+            .filter(|r| r.held_until.is_some() && r.adopted.is_none())
+            .map(|r| (r.ids.0, r.ids.1, None));
+        let finished = state.finished_held.iter().map(|(ids, (done, _))| (ids.0, ids.1, Some(done.clone())));
+        running.chain(finished).collect()
+    }
+
+    /// A new session adopted a held task under `key`: its result goes to
+    /// `reply` (at once, if it finished meanwhile). False if nothing is
+    /// held under those ids.
+    pub(crate) fn adopt(&self, ids: (u64, u64), key: u64, reply: &UnboundedSender<Completion>) -> bool {
+        let mut state = self.lock();
+        if let Some((mut done, _)) = state.finished_held.remove(&ids) {
+            done.key = key;
+            let _ = reply.send(done);
+            return true;
+        }
+        let held = state.running.values_mut().find(|r| r.ids == ids && r.held_until.is_some());
+        match held {
+            Some(running) => {
+                running.held_until = None;
+                running.adopted = Some((key, reply.clone()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops and forgets held tasks: those nobody adopted (`ids`), or,
+    /// with `None`, every one whose hold is over.
+    pub(crate) fn release_held(&self, ids: Option<(u64, u64)>) -> usize {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let due = |r_ids: (u64, u64), until: Instant| ids.map_or(until <= now, |ids| ids == r_ids);
+        let mut stopped = 0;
+        for running in state.running.values() {
+            if running.adopted.is_none() && running.held_until.is_some_and(|until| due(running.ids, until)) {
+                running.token.cancel();
+                stopped += 1;
+            }
+        }
+        let before = state.finished_held.len();
+        state.finished_held.retain(|&k, (_, until)| !due(k, *until));
+        stopped + before - state.finished_held.len()
     }
 
     /// Asks every running task to stop (the worker is shutting down); each
     /// still reports, with ERROR_CODE_CANCELLED, and the coordinator runs it
     /// again elsewhere.
     pub(crate) fn stop_running(&self) {
-        self.lock().running.values().for_each(CancelToken::cancel);
+        self.lock().running.values().for_each(|r| r.token.cancel());
     }
 
     /// Tasks queued or running.
@@ -157,7 +233,7 @@ impl Drop for Executor {
     fn drop(&mut self) {
         let mut state = self.lock();
         state.stopping = true;
-        state.running.values().for_each(CancelToken::cancel);
+        state.running.values().for_each(|r| r.token.cancel());
         drop(state);
         self.shared.ready.notify_all();
         for thread in self.threads.drain(..) {
@@ -189,7 +265,13 @@ fn run_slot(shared: &Shared) {
                 Some(timeout) => CancelToken::with_deadline(Instant::now() + timeout),
                 None => CancelToken::new(),
             };
-            state.running.insert((job.session, job.key), token.clone());
+            let running = Running {
+                token: token.clone(),
+                ids: (job.context.job_id, job.context.task_id),
+                held_until: None,
+                adopted: None,
+            };
+            state.running.insert((job.session, job.key), running);
             (job, token)
         };
         tracing::debug!(key = job.key, kind = %job.task.kind, "task started");
@@ -204,9 +286,20 @@ fn run_slot(shared: &Shared) {
                 ),
             ));
         }
-        lock(shared).running.remove(&(job.session, job.key));
-        // The session may be gone; then nobody wants the result.
-        let _ = job.reply.send(done);
+        let mut state = lock(shared);
+        match state.running.remove(&(job.session, job.key)) {
+            Some(Running { adopted: Some((key, reply)), .. }) => {
+                done.key = key;
+                let _ = reply.send(done);
+            }
+            Some(Running { held_until: Some(until), ids, .. }) => {
+                state.finished_held.insert(ids, (done, until));
+            }
+            // The session may be gone; then nobody wants the result.
+            _ => {
+                let _ = job.reply.send(done);
+            }
+        }
     }
 }
 

@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     pub advertise: Option<String>,
     /// Quiet time after which the worker sends a heartbeat.
     pub heartbeat_interval: Duration,
+    /// When a session with a coordinator that keeps durable state ends,
+    /// running tasks go on this long for the next session to adopt them;
+    /// zero stops them at once.
+    pub readopt_grace: Duration,
     /// Largest gRPC message accepted or sent; a task whose result would not
     /// fit fails with RESULT_TOO_LARGE.
     pub max_message_bytes: usize,
@@ -80,6 +84,7 @@ impl WorkerConfig {
             coordinator: None,
             advertise: None,
             heartbeat_interval: Duration::from_millis(500),
+            readopt_grace: Duration::from_secs(30),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: Security::default(),
             insecure: false,
@@ -261,6 +266,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         name: config.name.clone().unwrap_or_default(),
         kinds: registry.names().map(String::from).collect(),
         worker_id: config.worker_id.clone().unwrap_or_else(random_worker_id),
+        held: Vec::new(),
     };
     let worker_id = info.worker_id.clone();
     let max_result_bytes = cluster_proto::batch::budget(config.max_message_bytes);
@@ -273,6 +279,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let service = session::SessionService {
         info,
         display: display.into(),
+        readopt_grace: config.readopt_grace,
         executor: executor.clone(),
         heartbeat_interval: config.heartbeat_interval,
         max_message_bytes: config.max_message_bytes,

@@ -11,7 +11,7 @@ use cluster_proto::batch::{self, Batcher};
 use cluster_proto::worker_service_server::WorkerService;
 use cluster_proto::{
     coordinator_message, worker_message, Completion, CompletionBatch, CoordinatorMessage, DrainNotice,
-    GetInfoRequest, Heartbeat, RevokeResponse, SessionStart, WorkerInfo, WorkerMessage,
+    GetInfoRequest, Heartbeat, HeldTask, RevokeResponse, SessionStart, WorkerInfo, WorkerMessage,
 };
 use futures::{Stream, StreamExt};
 use prost::Message;
@@ -37,6 +37,9 @@ pub(crate) struct SessionService {
     /// How this worker is known (its advertised address, else its name or
     /// listen address): what its tasks see as CLUSTER_WORKER.
     pub(crate) display: Arc<str>,
+    /// How long running tasks are kept after a session with a durable
+    /// coordinator ends, for the next session to adopt.
+    pub(crate) readopt_grace: Duration,
     pub(crate) executor: Arc<Executor>,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) max_message_bytes: usize,
@@ -74,6 +77,8 @@ impl WorkerService for SessionService {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             executor: self.executor.clone(),
             display: self.display.clone(),
+            readopt_grace: self.readopt_grace,
+            durable: false,
             phase: self.phase.clone(),
             peer,
             max_message_bytes: self.max_message_bytes,
@@ -82,8 +87,14 @@ impl WorkerService for SessionService {
         };
         let (out_tx, out_rx) = mpsc::channel(64);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let held = self.executor.held().into_iter().map(|(job_id, task_id, completion)| HeldTask {
+            job_id,
+            task_id,
+            completion,
+        });
+        let hello = WorkerInfo { held: held.collect(), ..self.info.clone() };
         out_tx
-            .send(message(worker_message::Event::Hello(self.info.clone())))
+            .send(message(worker_message::Event::Hello(hello)))
             .await
             .map_err(|_| Status::unavailable("session closed"))?;
         self.sessions.send_modify(|n| *n += 1);
@@ -106,6 +117,9 @@ struct Session {
     id: u64,
     executor: Arc<Executor>,
     display: Arc<str>,
+    readopt_grace: Duration,
+    /// The coordinator keeps durable state (it said so at the start).
+    durable: bool,
     phase: watch::Receiver<Phase>,
     peer: String,
     max_message_bytes: usize,
@@ -187,6 +201,16 @@ impl Session {
                 }
                 Some(coordinator_message::Event::Start(start)) => {
                     self.start(&start);
+                    self.durable = start.durable;
+                    None
+                }
+                Some(coordinator_message::Event::Adopt(answer)) => {
+                    for task in answer.tasks {
+                        let ids = (task.job_id, task.task_id);
+                        if !(task.adopted && self.executor.adopt(ids, task.key, &done_tx)) {
+                            self.executor.release_held(Some(ids));
+                        }
+                    }
                     None
                 }
                 Some(coordinator_message::Event::Heartbeat(_)) | None => None,
@@ -197,8 +221,23 @@ impl Session {
                 }
             }
         };
-        let stopped = self.executor.end_session(self.id);
-        tracing::info!(peer = %self.peer, session = self.id, stopped, "session ended: {end}");
+        // With a coordinator that keeps durable state, running tasks carry
+        // on for a while: the next session may adopt them. Not when this
+        // worker is leaving.
+        let leaving = draining || *self.phase.borrow() != Phase::Serving;
+        let hold = (self.durable && !leaving && !self.readopt_grace.is_zero()).then_some(self.readopt_grace);
+        let stopped = self.executor.end_session(self.id, hold);
+        tracing::info!(peer = %self.peer, session = self.id, stopped, held = hold.is_some(), "session ended: {end}");
+        if let Some(grace) = hold {
+            let executor = self.executor.clone();
+            cluster_node::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let stopped = executor.release_held(None);
+                if stopped > 0 {
+                    tracing::info!(stopped, "held tasks nobody adopted within {grace:?} were stopped");
+                }
+            });
+        }
     }
 
     /// The coordinator's terms: heartbeat at least as often as it asks, so

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cluster_mesh._proto import tasks_pb2 as cluster_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63luster/v1/worker.proto\x12\ncluster.v1\x1a\x16\x63luster/v1/tasks.proto\"\x10\n\x0eGetInfoRequest\"\xcf\x01\n\nWorkerInfo\x12\r\n\x05\x63ores\x18\x01 \x01(\r\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".cluster.v1.WorkerInfo.LabelsEntry\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\r\n\x05kinds\x18\x06 \x03(\t\x12\x11\n\tworker_id\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x82\x01\n\nAssignment\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x10.cluster.v1.Task\x12\x17\n\ntimeout_ms\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06job_id\x18\x04 \x01(\x04\x12\x0f\n\x07task_id\x18\x05 \x01(\x04\x42\r\n\x0b_timeout_ms\"\xf7\x01\n\x12\x43oordinatorMessage\x12)\n\x06\x61ssign\x18\x01 \x01(\x0b\x32\x17.cluster.v1.AssignBatchH\x00\x12+\n\x06revoke\x18\x02 \x01(\x0b\x32\x19.cluster.v1.RevokeRequestH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.cluster.v1.HeartbeatH\x00\x12)\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x17.cluster.v1.CancelTasksH\x00\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x18.cluster.v1.SessionStartH\x00\x42\x07\n\x05\x65vent\"e\n\x0cSessionStart\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x04\x12\x1c\n\x14heartbeat_timeout_ms\x18\x03 \x01(\x04\"\x1b\n\x0b\x43\x61ncelTasks\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"4\n\x0b\x41ssignBatch\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.cluster.v1.Assignment\"\x1d\n\rRevokeRequest\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x0b\n\tHeartbeat\"\x90\x01\n\nCompletion\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12(\n\x06output\x18\x03 \x01(\x0b\x32\x16.cluster.v1.TaskOutputH\x00\x12&\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x15.cluster.v1.TaskErrorH\x00\x12\x12\n\nrun_micros\x18\x05 \x01(\x04\x42\t\n\x07outcomeJ\x04\x08\x02\x10\x03\"\xfd\x01\n\rWorkerMessage\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.cluster.v1.WorkerInfoH\x00\x12\x32\n\x0b\x63ompletions\x18\x02 \x01(\x0b\x32\x1b.cluster.v1.CompletionBatchH\x00\x12-\n\x07revoked\x18\x03 \x01(\x0b\x32\x1a.cluster.v1.RevokeResponseH\x00\x12*\n\theartbeat\x18\x04 \x01(\x0b\x32\x15.cluster.v1.HeartbeatH\x00\x12+\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x17.cluster.v1.DrainNoticeH\x00\x42\x07\n\x05\x65vent\"\x1f\n\x0b\x44rainNotice\x12\x10\n\x08returned\x18\x01 \x03(\x04\">\n\x0f\x43ompletionBatch\x12+\n\x0b\x63ompletions\x18\x01 \x03(\x0b\x32\x16.cluster.v1.Completion\"\x1e\n\x0eRevokeResponse\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"5\n\x0fRegisterRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\"!\n\x10RegisterResponse\x12\r\n\x05\x63ores\x18\x01 \x01(\r2\x98\x01\n\rWorkerService\x12=\n\x07GetInfo\x12\x1a.cluster.v1.GetInfoRequest\x1a\x16.cluster.v1.WorkerInfo\x12H\n\x07Session\x12\x1e.cluster.v1.CoordinatorMessage\x1a\x19.cluster.v1.WorkerMessage(\x01\x30\x01\x32X\n\x0fRegistryService\x12\x45\n\x08Register\x12\x1b.cluster.v1.RegisterRequest\x1a\x1c.cluster.v1.RegisterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63luster/v1/worker.proto\x12\ncluster.v1\x1a\x16\x63luster/v1/tasks.proto\"\x10\n\x0eGetInfoRequest\"\xf3\x01\n\nWorkerInfo\x12\r\n\x05\x63ores\x18\x01 \x01(\r\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".cluster.v1.WorkerInfo.LabelsEntry\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\r\n\x05kinds\x18\x06 \x03(\t\x12\x11\n\tworker_id\x18\x07 \x01(\t\x12\"\n\x04held\x18\x08 \x03(\x0b\x32\x14.cluster.v1.HeldTask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x08HeldTask\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\x04\x12*\n\ncompletion\x18\x03 \x01(\x0b\x32\x16.cluster.v1.Completion\"\x82\x01\n\nAssignment\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x10.cluster.v1.Task\x12\x17\n\ntimeout_ms\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06job_id\x18\x04 \x01(\x04\x12\x0f\n\x07task_id\x18\x05 \x01(\x04\x42\r\n\x0b_timeout_ms\"\xa0\x02\n\x12\x43oordinatorMessage\x12)\n\x06\x61ssign\x18\x01 \x01(\x0b\x32\x17.cluster.v1.AssignBatchH\x00\x12+\n\x06revoke\x18\x02 \x01(\x0b\x32\x19.cluster.v1.RevokeRequestH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.cluster.v1.HeartbeatH\x00\x12)\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x17.cluster.v1.CancelTasksH\x00\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x18.cluster.v1.SessionStartH\x00\x12\'\n\x05\x61\x64opt\x18\x06 \x01(\x0b\x32\x16.cluster.v1.AdoptTasksH\x00\x42\x07\n\x05\x65vent\"1\n\nAdoptTasks\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.cluster.v1.Adoption\"I\n\x08\x41\x64option\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x64opted\x18\x03 \x01(\x08\x12\x0b\n\x03key\x18\x04 \x01(\x04\"v\n\x0cSessionStart\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x04\x12\x1c\n\x14heartbeat_timeout_ms\x18\x03 \x01(\x04\x12\x0f\n\x07\x64urable\x18\x04 \x01(\x08\"\x1b\n\x0b\x43\x61ncelTasks\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"4\n\x0b\x41ssignBatch\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.cluster.v1.Assignment\"\x1d\n\rRevokeRequest\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x0b\n\tHeartbeat\"\x90\x01\n\nCompletion\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12(\n\x06output\x18\x03 \x01(\x0b\x32\x16.cluster.v1.TaskOutputH\x00\x12&\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x15.cluster.v1.TaskErrorH\x00\x12\x12\n\nrun_micros\x18\x05 \x01(\x04\x42\t\n\x07outcomeJ\x04\x08\x02\x10\x03\"\xfd\x01\n\rWorkerMessage\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.cluster.v1.WorkerInfoH\x00\x12\x32\n\x0b\x63ompletions\x18\x02 \x01(\x0b\x32\x1b.cluster.v1.CompletionBatchH\x00\x12-\n\x07revoked\x18\x03 \x01(\x0b\x32\x1a.cluster.v1.RevokeResponseH\x00\x12*\n\theartbeat\x18\x04 \x01(\x0b\x32\x15.cluster.v1.HeartbeatH\x00\x12+\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x17.cluster.v1.DrainNoticeH\x00\x42\x07\n\x05\x65vent\"\x1f\n\x0b\x44rainNotice\x12\x10\n\x08returned\x18\x01 \x03(\x04\">\n\x0f\x43ompletionBatch\x12+\n\x0b\x63ompletions\x18\x01 \x03(\x0b\x32\x16.cluster.v1.Completion\"\x1e\n\x0eRevokeResponse\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"5\n\x0fRegisterRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\"!\n\x10RegisterResponse\x12\r\n\x05\x63ores\x18\x01 \x01(\r2\x98\x01\n\rWorkerService\x12=\n\x07GetInfo\x12\x1a.cluster.v1.GetInfoRequest\x1a\x16.cluster.v1.WorkerInfo\x12H\n\x07Session\x12\x1e.cluster.v1.CoordinatorMessage\x1a\x19.cluster.v1.WorkerMessage(\x01\x30\x01\x32X\n\x0fRegistryService\x12\x45\n\x08Register\x12\x1b.cluster.v1.RegisterRequest\x1a\x1c.cluster.v1.RegisterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,39 +37,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINFOREQUEST']._serialized_start=63
   _globals['_GETINFOREQUEST']._serialized_end=79
   _globals['_WORKERINFO']._serialized_start=82
-  _globals['_WORKERINFO']._serialized_end=289
-  _globals['_WORKERINFO_LABELSENTRY']._serialized_start=244
-  _globals['_WORKERINFO_LABELSENTRY']._serialized_end=289
-  _globals['_ASSIGNMENT']._serialized_start=292
-  _globals['_ASSIGNMENT']._serialized_end=422
-  _globals['_COORDINATORMESSAGE']._serialized_start=425
-  _globals['_COORDINATORMESSAGE']._serialized_end=672
-  _globals['_SESSIONSTART']._serialized_start=674
-  _globals['_SESSIONSTART']._serialized_end=775
-  _globals['_CANCELTASKS']._serialized_start=777
-  _globals['_CANCELTASKS']._serialized_end=804
-  _globals['_ASSIGNBATCH']._serialized_start=806
-  _globals['_ASSIGNBATCH']._serialized_end=858
-  _globals['_REVOKEREQUEST']._serialized_start=860
-  _globals['_REVOKEREQUEST']._serialized_end=889
-  _globals['_HEARTBEAT']._serialized_start=891
-  _globals['_HEARTBEAT']._serialized_end=902
-  _globals['_COMPLETION']._serialized_start=905
-  _globals['_COMPLETION']._serialized_end=1049
-  _globals['_WORKERMESSAGE']._serialized_start=1052
-  _globals['_WORKERMESSAGE']._serialized_end=1305
-  _globals['_DRAINNOTICE']._serialized_start=1307
-  _globals['_DRAINNOTICE']._serialized_end=1338
-  _globals['_COMPLETIONBATCH']._serialized_start=1340
-  _globals['_COMPLETIONBATCH']._serialized_end=1402
-  _globals['_REVOKERESPONSE']._serialized_start=1404
-  _globals['_REVOKERESPONSE']._serialized_end=1434
-  _globals['_REGISTERREQUEST']._serialized_start=1436
-  _globals['_REGISTERREQUEST']._serialized_end=1489
-  _globals['_REGISTERRESPONSE']._serialized_start=1491
-  _globals['_REGISTERRESPONSE']._serialized_end=1524
-  _globals['_WORKERSERVICE']._serialized_start=1527
-  _globals['_WORKERSERVICE']._serialized_end=1679
-  _globals['_REGISTRYSERVICE']._serialized_start=1681
-  _globals['_REGISTRYSERVICE']._serialized_end=1769
+  _globals['_WORKERINFO']._serialized_end=325
+  _globals['_WORKERINFO_LABELSENTRY']._serialized_start=280
+  _globals['_WORKERINFO_LABELSENTRY']._serialized_end=325
+  _globals['_HELDTASK']._serialized_start=327
+  _globals['_HELDTASK']._serialized_end=414
+  _globals['_ASSIGNMENT']._serialized_start=417
+  _globals['_ASSIGNMENT']._serialized_end=547
+  _globals['_COORDINATORMESSAGE']._serialized_start=550
+  _globals['_COORDINATORMESSAGE']._serialized_end=838
+  _globals['_ADOPTTASKS']._serialized_start=840
+  _globals['_ADOPTTASKS']._serialized_end=889
+  _globals['_ADOPTION']._serialized_start=891
+  _globals['_ADOPTION']._serialized_end=964
+  _globals['_SESSIONSTART']._serialized_start=966
+  _globals['_SESSIONSTART']._serialized_end=1084
+  _globals['_CANCELTASKS']._serialized_start=1086
+  _globals['_CANCELTASKS']._serialized_end=1113
+  _globals['_ASSIGNBATCH']._serialized_start=1115
+  _globals['_ASSIGNBATCH']._serialized_end=1167
+  _globals['_REVOKEREQUEST']._serialized_start=1169
+  _globals['_REVOKEREQUEST']._serialized_end=1198
+  _globals['_HEARTBEAT']._serialized_start=1200
+  _globals['_HEARTBEAT']._serialized_end=1211
+  _globals['_COMPLETION']._serialized_start=1214
+  _globals['_COMPLETION']._serialized_end=1358
+  _globals['_WORKERMESSAGE']._serialized_start=1361
+  _globals['_WORKERMESSAGE']._serialized_end=1614
+  _globals['_DRAINNOTICE']._serialized_start=1616
+  _globals['_DRAINNOTICE']._serialized_end=1647
+  _globals['_COMPLETIONBATCH']._serialized_start=1649
+  _globals['_COMPLETIONBATCH']._serialized_end=1711
+  _globals['_REVOKERESPONSE']._serialized_start=1713
+  _globals['_REVOKERESPONSE']._serialized_end=1743
+  _globals['_REGISTERREQUEST']._serialized_start=1745
+  _globals['_REGISTERREQUEST']._serialized_end=1798
+  _globals['_REGISTERRESPONSE']._serialized_start=1800
+  _globals['_REGISTERRESPONSE']._serialized_end=1833
+  _globals['_WORKERSERVICE']._serialized_start=1836
+  _globals['_WORKERSERVICE']._serialized_end=1988
+  _globals['_REGISTRYSERVICE']._serialized_start=1990
+  _globals['_REGISTRYSERVICE']._serialized_end=2078
 # @@protoc_insertion_point(module_scope)

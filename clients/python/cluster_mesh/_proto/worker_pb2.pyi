@@ -12,7 +12,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WorkerInfo(_message.Message):
-    __slots__ = ("cores", "weight", "labels", "version", "name", "kinds", "worker_id")
+    __slots__ = ("cores", "weight", "labels", "version", "name", "kinds", "worker_id", "held")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class WorkerInfo(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     cores: int
     weight: float
     labels: _containers.ScalarMap[str, str]
@@ -34,7 +35,18 @@ class WorkerInfo(_message.Message):
     name: str
     kinds: _containers.RepeatedScalarFieldContainer[str]
     worker_id: str
-    def __init__(self, cores: _Optional[int] = ..., weight: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., worker_id: _Optional[str] = ...) -> None: ...
+    held: _containers.RepeatedCompositeFieldContainer[HeldTask]
+    def __init__(self, cores: _Optional[int] = ..., weight: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[str] = ..., name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., worker_id: _Optional[str] = ..., held: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ...) -> None: ...
+
+class HeldTask(_message.Message):
+    __slots__ = ("job_id", "task_id", "completion")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    task_id: int
+    completion: Completion
+    def __init__(self, job_id: _Optional[int] = ..., task_id: _Optional[int] = ..., completion: _Optional[_Union[Completion, _Mapping]] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("key", "task", "timeout_ms", "job_id", "task_id")
@@ -51,28 +63,50 @@ class Assignment(_message.Message):
     def __init__(self, key: _Optional[int] = ..., task: _Optional[_Union[_tasks_pb2.Task, _Mapping]] = ..., timeout_ms: _Optional[int] = ..., job_id: _Optional[int] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("assign", "revoke", "heartbeat", "cancel", "start")
+    __slots__ = ("assign", "revoke", "heartbeat", "cancel", "start", "adopt")
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     REVOKE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    ADOPT_FIELD_NUMBER: _ClassVar[int]
     assign: AssignBatch
     revoke: RevokeRequest
     heartbeat: Heartbeat
     cancel: CancelTasks
     start: SessionStart
-    def __init__(self, assign: _Optional[_Union[AssignBatch, _Mapping]] = ..., revoke: _Optional[_Union[RevokeRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., cancel: _Optional[_Union[CancelTasks, _Mapping]] = ..., start: _Optional[_Union[SessionStart, _Mapping]] = ...) -> None: ...
+    adopt: AdoptTasks
+    def __init__(self, assign: _Optional[_Union[AssignBatch, _Mapping]] = ..., revoke: _Optional[_Union[RevokeRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., cancel: _Optional[_Union[CancelTasks, _Mapping]] = ..., start: _Optional[_Union[SessionStart, _Mapping]] = ..., adopt: _Optional[_Union[AdoptTasks, _Mapping]] = ...) -> None: ...
+
+class AdoptTasks(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[Adoption]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Adoption, _Mapping]]] = ...) -> None: ...
+
+class Adoption(_message.Message):
+    __slots__ = ("job_id", "task_id", "adopted", "key")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ADOPTED_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    task_id: int
+    adopted: bool
+    key: int
+    def __init__(self, job_id: _Optional[int] = ..., task_id: _Optional[int] = ..., adopted: _Optional[bool] = ..., key: _Optional[int] = ...) -> None: ...
 
 class SessionStart(_message.Message):
-    __slots__ = ("protocol_version", "heartbeat_interval_ms", "heartbeat_timeout_ms")
+    __slots__ = ("protocol_version", "heartbeat_interval_ms", "heartbeat_timeout_ms", "durable")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    DURABLE_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
-    def __init__(self, protocol_version: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ...) -> None: ...
+    durable: bool
+    def __init__(self, protocol_version: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., durable: _Optional[bool] = ...) -> None: ...
 
 class CancelTasks(_message.Message):
     __slots__ = ("keys",)

@@ -57,16 +57,25 @@ struct Args {
     /// Keep jobs, their tasks and their results in this directory (redb),
     /// so they survive a coordinator restart and clients can resume them.
     /// Without it everything is in memory and a restart loses it.
-    #[arg(long, env = "CLUSTER_STATE_DIR")]
+    #[arg(long, env = "CLUSTER_STATE_DIR", help_heading = cluster_cli::heading::TUNING)]
     state_dir: Option<std::path::PathBuf>,
     /// With --state-dir: how long a job whose client went away runs on for
-    /// a client to resume it, in milliseconds; then it is cancelled.
-    #[arg(long, env = "CLUSTER_DETACH_TIMEOUT_MS", default_value_t = 60_000)]
+    /// a client to resume it; then it is cancelled.
+    #[arg(long, env = "CLUSTER_DETACH_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     detach_timeout_ms: u64,
     /// With --state-dir: how long a finished job's results are kept for a
-    /// client that resumes late, in milliseconds.
-    #[arg(long, env = "CLUSTER_RESULT_RETENTION_MS", default_value_t = cluster_coordinator::DEFAULT_RESULT_RETENTION.as_millis() as u64)]
+    /// client that resumes late.
+    #[arg(long, env = "CLUSTER_RESULT_RETENTION_MS",
+          default_value_t = cluster_coordinator::DEFAULT_RESULT_RETENTION.as_millis() as u64,
+          value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
     result_retention_ms: u64,
+    /// With --state-dir: after a restart, how long restored jobs wait for
+    /// the workers of before to come back and report the tasks they kept
+    /// running (adopted, not run again).
+    #[arg(long, env = "CLUSTER_READOPT_WAIT_MS", default_value_t = 5_000,
+          value_parser = cluster_cli::duration::millis, help_heading = cluster_cli::heading::TUNING)]
+    readopt_wait_ms: u64,
     /// Most tasks waiting in the queue; clients submitting more wait.
     #[arg(long, env = "CLUSTER_MAX_QUEUED", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64), help_heading = cluster_cli::heading::TUNING)]
@@ -117,6 +126,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             state_dir: args.state_dir,
             detach_timeout: Duration::from_millis(args.detach_timeout_ms),
             result_retention: Duration::from_millis(args.result_retention_ms),
+            readopt_wait: Duration::from_millis(args.readopt_wait_ms),
             max_queued: args.max_queued as usize,
             max_queued_bytes: args.max_queued_bytes,
             max_message_bytes: args.max_message_bytes,

@@ -21,6 +21,9 @@ pub(crate) enum ToWorker {
     Revoke(Vec<TaskKey>),
     /// Stop these.
     Cancel(Vec<TaskKey>),
+    /// The tasks it held from its previous session: each adopted under a
+    /// key, or (`None`) to be stopped.
+    Adopt(Vec<(JobId, u64, Option<TaskKey>)>),
 }
 
 /// One task for a worker.
@@ -176,7 +179,7 @@ impl ActorComm {
         Self { store, ..Self::default() }
     }
 
-    fn send_worker(&mut self, worker: WorkerId, message: ToWorker) {
+    pub(super) fn send_worker(&mut self, worker: WorkerId, message: ToWorker) {
         // Assignments queued earlier in this round go first.
         if let Some(tasks) = self.assignments.remove(&worker) {
             self.send_raw(worker, ToWorker::Assign(tasks));

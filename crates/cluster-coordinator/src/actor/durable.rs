@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{Actor, JobEvent, JobTx};
+use super::{Actor, JobEvent, JobTx, ToWorker};
 use crate::error::CoordinatorError;
-use crate::sched::JobId;
+use crate::sched::{Held, JobId, WorkerId};
 use crate::store::{self, Op, Recovered, Snapshot, Store};
 
 /// How the actor keeps jobs in the state directory.
@@ -18,6 +18,19 @@ pub(crate) struct Durability {
     pub(crate) detach_timeout: Duration,
     /// A finished job's results are kept this long for late clients.
     pub(crate) retention: Duration,
+    /// After a restart, restored jobs wait at most this long for the
+    /// workers of before to come back and report the tasks they kept.
+    pub(crate) readopt_wait: Duration,
+}
+
+/// Restored jobs held back from dispatch until the workers of before are
+/// back (or the wait is over), so a task one of them still runs is adopted
+/// rather than started again elsewhere.
+#[derive(Debug, Default)]
+pub(crate) struct Readoption {
+    jobs: Vec<JobId>,
+    awaiting: std::collections::HashSet<String>,
+    until: Option<Instant>,
 }
 
 /// How often finished jobs past their retention are purged.
@@ -54,8 +67,55 @@ impl Actor {
             if job.input_closed {
                 self.core.close_input(job.id, &mut self.comm);
             }
+            self.core.index_restored(job.id);
+            self.core.pause_job(job.id);
+            self.readoption.jobs.push(job.id);
             self.detached.insert(job.id, now);
         }
+        let wait = self.durable.as_ref().map_or(Duration::ZERO, |d| d.readopt_wait);
+        self.readoption.awaiting = recovered.workers.into_iter().collect();
+        self.readoption.until = Some(now + wait);
+        if self.readoption.awaiting.is_empty() {
+            self.end_readoption();
+        } else {
+            let workers = self.readoption.awaiting.len();
+            tracing::info!(
+                workers,
+                "restored jobs wait up to {wait:?} for the workers of before to report their tasks"
+            );
+        }
+    }
+
+    /// A worker's session opened: it is back, and any tasks it kept running
+    /// are adopted if they are still queued here (else it stops them).
+    pub(super) fn adopt(&mut self, id: WorkerId, worker_id: &str, held: Vec<Held>) {
+        self.store(Op::WorkerSeen { id: worker_id.to_owned() });
+        if !held.is_empty() {
+            let asked: Vec<(JobId, u64)> = held.iter().map(|h| (h.job, h.task_id)).collect();
+            let keys = self.core.adopt(id, held, &mut self.comm);
+            let adopted = keys.iter().filter(|k| k.is_some()).count();
+            tracing::info!(
+                worker = worker_id,
+                adopted,
+                held = asked.len(),
+                "tasks a worker kept running were adopted"
+            );
+            let answer = asked.into_iter().zip(keys).map(|((job, task), key)| (job, task, key)).collect();
+            self.comm.send_worker(id, ToWorker::Adopt(answer));
+        }
+        if self.readoption.awaiting.remove(worker_id) && self.readoption.awaiting.is_empty() {
+            self.end_readoption();
+        }
+    }
+
+    /// Restored jobs are dispatched from now on.
+    fn end_readoption(&mut self) {
+        for job in std::mem::take(&mut self.readoption.jobs) {
+            self.core.resume_job(job);
+        }
+        self.readoption.until = None;
+        self.readoption.awaiting.clear();
+        self.core.forget_restored();
     }
 
     /// Sends an operation to the state directory, if there is one.
@@ -116,6 +176,14 @@ impl Actor {
     /// Jobs detached too long are cancelled; finished jobs past their
     /// retention leave the state directory.
     pub(super) fn durable_clock(&mut self, now: Instant) {
+        if self.readoption.until.is_some_and(|until| now >= until) {
+            let missing = self.readoption.awaiting.len();
+            tracing::info!(
+                missing,
+                "restored jobs are dispatched: the wait for the workers of before is over"
+            );
+            self.end_readoption();
+        }
         let Some(durable) = &self.durable else { return };
         let timeout = durable.detach_timeout;
         let expired: Vec<JobId> = self

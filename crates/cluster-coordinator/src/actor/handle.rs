@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Admission, Counters, JobTx, Opened, Permits, Resumed, StatusReport, WorkerTx};
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
-use crate::sched::{Finished, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
+use crate::sched::{Finished, Held, JobId, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc, WorkerId};
 
 /// Why a job is being cancelled.
 pub(super) enum CancelReason {
@@ -24,6 +24,7 @@ pub(super) enum CancelReason {
 pub(super) enum Command {
     WorkerUp {
         desc: WorkerDesc,
+        held: Vec<Held>,
         tx: WorkerTx,
         reply: oneshot::Sender<WorkerId>,
     },
@@ -107,10 +108,11 @@ impl ActorHandle {
     pub(crate) async fn worker_up(
         &self,
         desc: WorkerDesc,
+        held: Vec<Held>,
         tx: WorkerTx,
     ) -> Result<WorkerId, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::WorkerUp { desc, tx, reply });
+        self.send(Command::WorkerUp { desc, held, tx, reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)
     }
 

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoordinatorError, LinkError, SessionEnd};
 use crate::sched::{
-    Core, CoreConfig, Finished, FinishedJob, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey, WorkerDesc,
-    WorkerId,
+    Core, CoreConfig, Finished, FinishedJob, Held, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey,
+    WorkerDesc, WorkerId,
 };
 pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
@@ -127,6 +127,8 @@ struct Actor {
     /// since when.
     detached: HashMap<JobId, Instant>,
     last_purge: Instant,
+    /// After a restart: restored jobs waiting for the workers of before.
+    readoption: durable::Readoption,
 }
 
 /// Starts the actor task; it runs until every handle is dropped.
@@ -153,6 +155,7 @@ pub(crate) fn spawn(
         durable,
         detached: HashMap::default(),
         last_purge: Instant::now(),
+        readoption: durable::Readoption::default(),
     };
     if let Some(recovered) = recovered {
         actor.restore(recovered);
@@ -213,7 +216,7 @@ impl Actor {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::WorkerUp { desc, tx, reply } => self.worker_up(desc, tx, reply),
+            Command::WorkerUp { desc, held, tx, reply } => self.worker_up(desc, held, tx, reply),
             Command::WorkerDown { id, reason } => self.worker_down(id, reason),
             Command::LinkFailed { address, error } => self.link_failed(address, error),
             Command::Completions { worker, batch } => self.completions(worker, batch),
@@ -242,7 +245,13 @@ impl Actor {
     /// A session opened. One session per worker id: a worker that opens a
     /// new one (it re-registered, or one address was registered twice)
     /// replaces its old session, whose unstarted tasks go back to the queue.
-    fn worker_up(&mut self, desc: WorkerDesc, tx: WorkerTx, reply: oneshot::Sender<WorkerId>) {
+    fn worker_up(
+        &mut self,
+        desc: WorkerDesc,
+        held: Vec<Held>,
+        tx: WorkerTx,
+        reply: oneshot::Sender<WorkerId>,
+    ) {
         let id = WorkerId(self.next_worker);
         self.next_worker += 1;
         if reply.send(id).is_err() {
@@ -274,7 +283,9 @@ impl Actor {
             lost_at: None,
         };
         self.links.insert(key, link);
+        let worker_id = desc.id.clone();
         self.core.add_worker(id, desc);
+        self.adopt(id, &worker_id, held);
     }
 
     /// Takes a session out of the scheduler; dropping its sender closes
@@ -291,6 +302,11 @@ impl Actor {
         let Some(link) = self.links.get_mut(&key) else { return };
         let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
         if link.state == LinkState::Draining {
+            if let Some(id) = link.desc.as_ref().map(|d| d.id.clone()) {
+                if let Some(durable) = &self.durable {
+                    durable.store.send(crate::store::Op::WorkerGone { id });
+                }
+            }
             tracing::info!(worker = %name, address = %link.address, %reason, "worker left after draining");
         } else {
             tracing::warn!(worker = %name, address = %link.address, %reason, "worker lost: {reason}");

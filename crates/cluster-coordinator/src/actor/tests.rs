@@ -52,7 +52,7 @@ async fn admission_permits_come_back_as_tasks_leave_the_queue() {
     assert_eq!(actor.admission.available().bytes, (1 << 30) - 16);
     // A 1-core worker with prefetch 1 takes two: two permits come back.
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
-    let worker = actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
+    let worker = actor.worker_up(WorkerDesc::new("w", 1), Vec::new(), tx).await.unwrap();
     let keys = assigned(&mut worker_rx).await;
     assert_eq!(keys.len(), 2);
     assert_eq!(actor.status().await.unwrap().queued, 2);
@@ -67,7 +67,7 @@ async fn admission_permits_come_back_as_tasks_leave_the_queue() {
 async fn results_then_the_summary_end_a_job() {
     let actor = spawn(CoreConfig::default(), limits(100), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
-    let worker = actor.worker_up(WorkerDesc::new("w", 2), tx).await.unwrap();
+    let worker = actor.worker_up(WorkerDesc::new("w", 2), Vec::new(), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
     let rejected = vec![(9, Outcome::failed(FailureCode::InvalidInput, "too big"))];
     actor.submit(job, vec![task(1), task(2)], rejected, Permits::default());
@@ -94,7 +94,7 @@ async fn results_then_the_summary_end_a_job() {
 async fn a_cancel_stops_the_tasks_and_tells_the_client() {
     let actor = spawn(CoreConfig::default(), limits(100), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
-    actor.worker_up(WorkerDesc::new("w", 1), tx).await.unwrap();
+    actor.worker_up(WorkerDesc::new("w", 1), Vec::new(), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
     actor.submit(job, (0..5).map(task).collect(), Vec::new(), Permits::default());
     let keys = assigned(&mut worker_rx).await;
@@ -139,7 +139,7 @@ async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
     let actor =
         spawn(CoreConfig { prefetch_per_core: 0, ..CoreConfig::default() }, limits(1_000_000), FORGET, None);
     let (tx, mut worker_rx) = mpsc::unbounded_channel();
-    let worker = actor.worker_up(WorkerDesc::new("w", 8), tx).await.unwrap();
+    let worker = actor.worker_up(WorkerDesc::new("w", 8), Vec::new(), tx).await.unwrap();
     let (job, mut events) = open(&actor).await;
     let total = 200_000;
     actor.submit(job, (0..total).map(task).collect(), Vec::new(), Permits::default());

@@ -13,6 +13,7 @@
 //! - `dispatch`: the least-loaded index, dispatch and work stealing;
 //! - `jobs`: a job's lifecycle and summary.
 
+mod adopt;
 mod comm;
 mod deadline;
 mod dispatch;
@@ -32,7 +33,8 @@ use std::collections::HashSet;
 pub use comm::{AssignedTask, Comm};
 pub use ids::{JobId, TaskKey, WorkerId};
 pub use model::{
-    FailureCode, Finished, JobSpec, JobSummary, NewTask, Outcome, Share, TaskReport, WorkerDesc, MAX_CORES,
+    FailureCode, Finished, Held, JobSpec, JobSummary, NewTask, Outcome, Share, TaskReport, WorkerDesc,
+    MAX_CORES,
 };
 
 use jobs::Job;
@@ -148,6 +150,9 @@ pub struct Core {
     recent_jobs: std::collections::VecDeque<FinishedJob>,
     /// The time, in milliseconds, as the caller last set it.
     now_ms: u64,
+    /// Queued tasks of jobs restored at start, by (job, client id), while
+    /// workers may still report holding them.
+    restored: HashMap<(JobId, u64), TaskKey>,
 }
 
 impl Core {

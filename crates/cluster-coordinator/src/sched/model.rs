@@ -64,6 +64,18 @@ impl WorkerDesc {
     }
 }
 
+/// A task a worker kept running across the end of its previous session
+/// (its coordinator restarted), as its new session reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// The task's job.
+    pub job: super::JobId,
+    /// The client's id for it.
+    pub task_id: u64,
+    /// How it ended, if it finished meanwhile.
+    pub finished: Option<Finished>,
+}
+
 /// A task as a client submitted it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {

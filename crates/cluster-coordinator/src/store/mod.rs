@@ -34,6 +34,10 @@ const TASKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tasks");
 const RESULTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("results");
 /// Counters: the next job id.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Workers that had a session and did not leave, by worker id: after a
+/// restart, restored jobs wait a while for them to come back and report
+/// the tasks they kept running.
+const WORKERS: TableDefinition<&str, u64> = TableDefinition::new("workers");
 
 const FILE: &str = "state.redb";
 const HOLDER: &str = "holder";
@@ -94,6 +98,8 @@ pub(crate) struct Snapshot {
 pub(crate) struct Recovered {
     pub(crate) next_job: u64,
     pub(crate) jobs: Vec<RecoveredJob>,
+    /// Ids of the workers in session when the coordinator stopped.
+    pub(crate) workers: Vec<String>,
 }
 
 /// Runs after the operation it came with is committed.
@@ -114,6 +120,10 @@ pub(crate) enum Op {
     Finished { job: JobId },
     /// The job was cancelled: everything of it goes.
     Forget { job: JobId },
+    /// A worker opened a session.
+    WorkerSeen { id: String },
+    /// A worker left on purpose (it drained).
+    WorkerGone { id: String },
     /// Finished jobs older than this go, and the file is compacted if
     /// much was freed.
     Purge { finished_before_unix_ms: u64 },
@@ -179,6 +189,7 @@ fn recover(db: &Database) -> Result<Recovered, redb::Error> {
     write.open_table(TASKS)?;
     write.open_table(RESULTS)?;
     write.open_table(META)?;
+    write.open_table(WORKERS)?;
     write.commit()?;
     let read = db.begin_read()?;
     let next_job = read.open_table(META)?.get("next_job")?.map_or(1, |v| v.value());
@@ -213,7 +224,13 @@ fn recover(db: &Database) -> Result<Recovered, redb::Error> {
             tasks,
         });
     }
-    Ok(Recovered { next_job, jobs })
+    let workers = read
+        .open_table(WORKERS)?
+        .range::<&str>(..)?
+        .filter_map(Result::ok)
+        .map(|(id, _)| id.value().to_owned())
+        .collect();
+    Ok(Recovered { next_job, jobs, workers })
 }
 
 /// Bytes freed by purges after which the file is compacted.
@@ -263,6 +280,7 @@ impl Writer {
             let mut tasks = write.open_table(TASKS)?;
             let mut results = write.open_table(RESULTS)?;
             let mut meta = write.open_table(META)?;
+            let mut workers = write.open_table(WORKERS)?;
             let record_of =
                 |jobs: &redb::Table<u64, &[u8]>, job: u64| -> Result<Option<JobRecord>, redb::Error> {
                     Ok(jobs.get(job)?.and_then(|v| JobRecord::decode(v.value()).ok()))
@@ -305,6 +323,12 @@ impl Writer {
                         jobs.insert(job.0, record.encode_to_vec().as_slice())?;
                     }
                     Op::Forget { job } => freed += forget(&mut jobs, &mut tasks, &mut results, job.0)?,
+                    Op::WorkerSeen { id } => {
+                        workers.insert(id.as_str(), unix_ms())?;
+                    }
+                    Op::WorkerGone { id } => {
+                        workers.remove(id.as_str())?;
+                    }
                     Op::Purge { finished_before_unix_ms } => {
                         let old: Vec<u64> = jobs
                             .range::<u64>(..)?
