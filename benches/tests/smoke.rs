@@ -44,7 +44,7 @@ fn quick_run_reports_every_figure() {
         serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("the last line is JSON");
     assert_eq!(json["quick"], true);
     assert_eq!(json["failed"].as_array().map(Vec::len), Some(0), "{json}");
-    for figure in ["throughput", "latency", "efficiency", "seed", "exec", "memory", "dispatch"] {
+    for figure in ["throughput", "durable", "latency", "efficiency", "seed", "exec", "memory", "dispatch"] {
         let value = &json["figures"][figure];
         assert!(value["met"].is_boolean(), "figure {figure}: {value}");
     }

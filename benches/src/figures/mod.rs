@@ -3,6 +3,7 @@
 //! results are wrong, never because it was slow.
 
 pub(crate) mod dispatch;
+pub(crate) mod durable;
 pub(crate) mod efficiency;
 pub(crate) mod exec;
 pub(crate) mod latency;
@@ -17,8 +18,8 @@ use anyhow::{anyhow, Result};
 use cluster_testkit::ProcCluster;
 
 /// Figure names, in the order they run; `--only` takes one of these.
-pub(crate) const NAMES: [&str; 7] =
-    ["throughput", "latency", "efficiency", "seed", "exec", "memory", "dispatch"];
+pub(crate) const NAMES: [&str; 8] =
+    ["throughput", "durable", "latency", "efficiency", "seed", "exec", "memory", "dispatch"];
 
 /// What to run: how big each benchmark is, and extra flags for the
 /// processes it starts.
@@ -127,6 +128,7 @@ pub(crate) struct Figure {
 pub(crate) fn run(name: &str, plan: &Plan, rt: &tokio::runtime::Runtime) -> Result<Figure> {
     match name {
         "throughput" => rt.block_on(throughput::run(plan)),
+        "durable" => rt.block_on(durable::run(plan)),
         "latency" => rt.block_on(latency::run(plan)),
         "efficiency" => rt.block_on(efficiency::run(plan)),
         "seed" => rt.block_on(seed::run(plan)),

@@ -134,9 +134,14 @@ pub(crate) enum Op {
 /// The handle the actor writes through. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Store {
-    tx: mpsc::Sender<Op>,
+    tx: mpsc::SyncSender<Op>,
     dir: PathBuf,
 }
+
+/// Operations waiting for the writer at most. Beyond that the actor waits
+/// for the disk: the coordinator then runs at the speed it can keep its
+/// promise, rather than promising what sits in memory.
+const QUEUE: usize = 256;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,10 +167,13 @@ impl Store {
         };
         std::fs::write(dir.join(HOLDER), holder).map_err(|e| unusable(e.to_string()))?;
         let recovered = recover(&db).map_err(|e| unusable(e.to_string()))?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("cluster-store".into())
-            .spawn(move || Writer { db }.run(rx))
+            .spawn({
+                let file = dir.join(FILE);
+                move || Writer { db, file }.run(rx)
+            })
             .map_err(|e| unusable(format!("cannot start the writer thread: {e}")))?;
         Ok((Store { tx, dir: dir.to_owned() }, recovered))
     }
@@ -233,13 +241,16 @@ fn recover(db: &Database) -> Result<Recovered, redb::Error> {
     Ok(Recovered { next_job, jobs, workers })
 }
 
-/// Bytes freed by purges after which the file is compacted.
-const COMPACT_AFTER_BYTES: u64 = 16 << 20;
+/// After a purge or a forgotten job, the file is compacted if it is larger
+/// than this (redb grows its file in large steps and reuses freed pages,
+/// but gives space back only when compacted).
+const COMPACT_ABOVE_BYTES: u64 = 32 << 20;
 /// Most operations applied in one transaction.
 const MAX_BATCH: usize = 8192;
 
 struct Writer {
     db: Database,
+    file: PathBuf,
 }
 
 impl Writer {
@@ -259,10 +270,17 @@ impl Writer {
                 // written is lost if it dies too.
                 Err(e) => tracing::error!("state directory: a write failed: {e}"),
             }
-            if freed >= COMPACT_AFTER_BYTES {
+            let size = std::fs::metadata(&self.file).map_or(0, |m| m.len());
+            if freed > 0 && size > COMPACT_ABOVE_BYTES {
                 freed = 0;
-                if let Err(e) = self.db.compact() {
-                    tracing::warn!("state directory: compaction failed: {e}");
+                // Compacting needs no transaction in flight, so it waits
+                // for a quiet moment: nothing queued.
+                match self.db.compact() {
+                    Ok(_) => {
+                        let after = std::fs::metadata(&self.file).map_or(0, |m| m.len());
+                        tracing::info!(before = size, after, "state directory compacted");
+                    }
+                    Err(e) => tracing::warn!("state directory: compaction failed: {e}"),
                 }
             }
         }
