@@ -72,12 +72,17 @@ async fn a_job_survives_coordinator_kills_and_its_client_gets_every_result_once(
     let _workers = [worker(&url)?, worker(&url)?];
     wait_status(&mut connect(&url, &Security::default()).await?, "2 workers", |s| active_workers(s) == 2)
         .await?;
-    let inputs = inputs(240);
+    // CLUSTER_TEST_DURABLE=2000,3,100000 is the size: tasks, kills,
+    // first input.
+    let size = std::env::var("CLUSTER_TEST_DURABLE").unwrap_or_else(|_| "240,2,1000000".into());
+    let size: Vec<u64> = size.split(',').map(|n| n.parse().unwrap()).collect();
+    let (count, kills) = (size[0], size[1]);
+    let inputs: Vec<u64> = (0..count).map(|i| size[2] + i).collect();
     let list = inputs.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let submit = Cmd::new("cluster-submit")?
         .args(["sum-primes", "--coordinator", &url, "--json", "--inputs", &list])
         .spawn()?;
-    for at in [40, 120] {
+    for at in (1..=kills).map(|k| count * k / (kills + 2)) {
         wait_finished(&url, at).await?;
         coord.signal(Signal::Kill);
         tokio::task::block_in_place(|| coord.wait_exit(DEADLINE))?;
