@@ -28,10 +28,23 @@ use crate::sched::{JobId, JobSpec, JobSummary, NewTask, TaskReport};
 
 /// A job's record, by job id.
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
-/// A task without a result, by (job id, task id): its encoded `Task`.
-const TASKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tasks");
-/// A task's result, by (job id, task id): its encoded `TaskResult`.
-const RESULTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("results");
+/// Each job has two tables of its own, so a finished or cancelled job goes
+/// at once (a table is dropped whole; deleting a million rows one by one
+/// made redb's file grow by gigabytes): `tasks/ID`, each task without a
+/// result by its id (its encoded `Task`), and `results/ID`, each result by
+/// task id (its encoded `TaskResult`).
+fn tasks_table(job: u64) -> String {
+    format!("tasks/{job}")
+}
+
+fn results_table(job: u64) -> String {
+    format!("results/{job}")
+}
+
+/// A per-job table's definition.
+fn per_job(name: &str) -> TableDefinition<'_, u64, &'static [u8]> {
+    TableDefinition::new(name)
+}
 /// Counters: the next job id.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Workers that had a session and did not leave, by worker id: after a
@@ -194,15 +207,12 @@ fn recover(db: &Database) -> Result<Recovered, redb::Error> {
     let write = db.begin_write()?;
     // Make sure every table exists, so a fresh directory reads as empty.
     write.open_table(JOBS)?;
-    write.open_table(TASKS)?;
-    write.open_table(RESULTS)?;
     write.open_table(META)?;
     write.open_table(WORKERS)?;
     write.commit()?;
     let read = db.begin_read()?;
     let next_job = read.open_table(META)?.get("next_job")?.map_or(1, |v| v.value());
     let jobs_table = read.open_table(JOBS)?;
-    let tasks_table = read.open_table(TASKS)?;
     let mut jobs = Vec::new();
     for entry in jobs_table.range::<u64>(..)? {
         let (id, record) = entry?;
@@ -215,13 +225,22 @@ fn recover(db: &Database) -> Result<Recovered, redb::Error> {
             continue; // kept for its results until its retention ends
         }
         let mut tasks = Vec::new();
-        for entry in tasks_table.range((id, 0)..=(id, u64::MAX))? {
-            let (key, payload) = entry?;
-            let payload = Bytes::copy_from_slice(payload.value());
-            // The kind decides where it may run; a payload that no longer
-            // decodes runs as an unknown kind and fails alone.
-            let kind = cluster_proto::Task::decode(payload.clone()).map(|task| task.kind).unwrap_or_default();
-            tasks.push(NewTask { id: key.value().1, kind, payload });
+        let name = tasks_table(id);
+        match read.open_table(per_job(&name)) {
+            Ok(table) => {
+                for entry in table.range::<u64>(..)? {
+                    let (key, payload) = entry?;
+                    let payload = Bytes::copy_from_slice(payload.value());
+                    // The kind decides where it may run; a payload that no
+                    // longer decodes runs as an unknown kind and fails alone.
+                    let kind = cluster_proto::Task::decode(payload.clone())
+                        .map(|task| task.kind)
+                        .unwrap_or_default();
+                    tasks.push(NewTask { id: key.value(), kind, payload });
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
         }
         jobs.push(RecoveredJob {
             id: JobId(id),
@@ -295,8 +314,6 @@ impl Writer {
         let mut freed = 0u64;
         {
             let mut jobs = write.open_table(JOBS)?;
-            let mut tasks = write.open_table(TASKS)?;
-            let mut results = write.open_table(RESULTS)?;
             let mut meta = write.open_table(META)?;
             let mut workers = write.open_table(WORKERS)?;
             let record_of =
@@ -313,8 +330,10 @@ impl Writer {
                     }
                     Op::Tasks { job, tasks: new, received } => {
                         let Some(mut record) = record_of(&jobs, job.0)? else { continue };
+                        let name = tasks_table(job.0);
+                        let mut tasks = write.open_table(per_job(&name))?;
                         for (id, payload) in &new {
-                            tasks.insert((job.0, *id), payload.as_ref())?;
+                            tasks.insert(*id, payload.as_ref())?;
                         }
                         record.submitted += received;
                         jobs.insert(job.0, record.encode_to_vec().as_slice())?;
@@ -326,12 +345,15 @@ impl Writer {
                     }
                     Op::Results { job, reports } => {
                         let Some(mut record) = record_of(&jobs, job.0)? else { continue };
+                        let (tasks_name, results_name) = (tasks_table(job.0), results_table(job.0));
+                        let mut tasks = write.open_table(per_job(&tasks_name))?;
+                        let mut results = write.open_table(per_job(&results_name))?;
                         for report in reports {
-                            tasks.remove((job.0, report.id))?;
+                            tasks.remove(report.id)?;
                             record.count(report.outcome.is_output(), &report.worker, report.run_micros);
                             let id = report.id;
                             let encoded = crate::wire::task_result(report).encode_to_vec();
-                            results.insert((job.0, id), encoded.as_slice())?;
+                            results.insert(id, encoded.as_slice())?;
                         }
                         jobs.insert(job.0, record.encode_to_vec().as_slice())?;
                     }
@@ -340,7 +362,7 @@ impl Writer {
                         record.finished_unix_ms = unix_ms();
                         jobs.insert(job.0, record.encode_to_vec().as_slice())?;
                     }
-                    Op::Forget { job } => freed += forget(&mut jobs, &mut tasks, &mut results, job.0)?,
+                    Op::Forget { job } => freed += forget(&write, &mut jobs, job.0)?,
                     Op::WorkerSeen { id } => {
                         workers.insert(id.as_str(), unix_ms())?;
                     }
@@ -358,17 +380,22 @@ impl Writer {
                             })
                             .collect();
                         for job in old {
-                            freed += forget(&mut jobs, &mut tasks, &mut results, job)?;
+                            freed += forget(&write, &mut jobs, job)?;
                         }
                     }
                     Op::Snapshot { job, reply } => {
                         let snapshot = match record_of(&jobs, job.0)? {
                             Some(record) => Some(Snapshot {
-                                results: results
-                                    .range((job.0, 0)..=(job.0, u64::MAX))?
-                                    .filter_map(Result::ok)
-                                    .map(|(_, v)| Bytes::copy_from_slice(v.value()))
-                                    .collect(),
+                                results: {
+                                    let name = results_table(job.0);
+                                    let results = write.open_table(per_job(&name))?;
+                                    let stored = results
+                                        .range::<u64>(..)?
+                                        .filter_map(Result::ok)
+                                        .map(|(_, v)| Bytes::copy_from_slice(v.value()))
+                                        .collect();
+                                    stored
+                                },
                                 summary: record.summary(),
                                 submitted: record.submitted,
                                 finished: record.finished_unix_ms != 0,
@@ -389,25 +416,17 @@ impl Writer {
     }
 }
 
-/// Deletes a job and everything of it; returns about how many bytes.
+/// Deletes a job and its tables; returns 1 if there was one (something
+/// was freed).
 fn forget(
+    write: &redb::WriteTransaction,
     jobs: &mut redb::Table<u64, &[u8]>,
-    tasks: &mut redb::Table<(u64, u64), &[u8]>,
-    results: &mut redb::Table<(u64, u64), &[u8]>,
     job: u64,
 ) -> Result<u64, redb::Error> {
-    jobs.remove(job)?;
-    Ok(remove_range(tasks, job)? + remove_range(results, job)?)
-}
-
-/// Deletes a job's rows of a (job, task) table; returns about how many bytes.
-fn remove_range(table: &mut redb::Table<(u64, u64), &[u8]>, job: u64) -> Result<u64, redb::Error> {
-    let mut freed = 0u64;
-    for entry in table.extract_from_if((job, 0)..=(job, u64::MAX), |_, _| true)? {
-        let (_, v) = entry?;
-        freed += 24 + v.value().len() as u64;
-    }
-    Ok(freed)
+    let existed = jobs.remove(job)?.is_some();
+    write.delete_table(per_job(&tasks_table(job)))?;
+    write.delete_table(per_job(&results_table(job)))?;
+    Ok(u64::from(existed))
 }
 
 /// How long finished jobs' results are kept by default.
