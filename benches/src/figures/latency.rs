@@ -32,7 +32,8 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let p50 = percentile(&micros, 0.50);
     let p99 = percentile(&micros, 0.99);
     let detail = format!(
-        "{} sequential 1-noop jobs (after {warmup} warm-up), one connection, 2 workers x 1 cpu; \
+        "{} sequential 1-noop jobs (after {warmup} warm-up), one connection (client on a current-thread \
+         runtime), 2 workers x 1 cpu; \
          min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us",
         thousands(n as u64),
         micros[0],

@@ -136,7 +136,11 @@ pub(crate) struct Figure {
 pub(crate) fn run(name: &str, plan: &Plan, rt: &tokio::runtime::Runtime) -> Result<Figure> {
     match name {
         "throughput" => rt.block_on(throughput::run(plan)),
-        "latency" => rt.block_on(latency::run(plan)),
+        // One client doing one job at a time needs one thread: its
+        // connection and its job then wake each other without a thread hop.
+        "latency" => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(latency::run(plan))
+        }
         "embedded" => rt.block_on(embedded::run(plan)),
         "efficiency" => rt.block_on(efficiency::run(plan)),
         "seed" => rt.block_on(seed::run(plan)),
