@@ -28,6 +28,10 @@ fn quick_run_reports_every_figure() {
         "| throughput |",
         "| latency p50 |",
         "| latency p99 |",
+        "| embedded latency p50 |",
+        "| workers=20 throughput |",
+        "| workers=2 throughput |",
+        "| memory per idle worker (W=20) |",
         "| efficiency |",
         "| seed speed-up |",
         "| memory per queued task |",
@@ -44,12 +48,24 @@ fn quick_run_reports_every_figure() {
         serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("the last line is JSON");
     assert_eq!(json["quick"], true);
     assert_eq!(json["failed"].as_array().map(Vec::len), Some(0), "{json}");
-    for figure in ["throughput", "durable", "latency", "efficiency", "seed", "exec", "memory", "dispatch"] {
+    for figure in [
+        "throughput",
+        "durable",
+        "latency",
+        "embedded",
+        "efficiency",
+        "seed",
+        "exec",
+        "memory",
+        "workers",
+        "dispatch",
+    ] {
         let value = &json["figures"][figure];
         assert!(value["met"].is_boolean(), "figure {figure}: {value}");
     }
     assert_eq!(json["figures"]["throughput"]["tasks"], 10_000);
     assert_eq!(json["figures"]["memory"]["tasks"], 100_000);
+    assert_eq!(json["figures"]["workers"]["many"]["workers"], 20);
 }
 
 #[test]

@@ -219,13 +219,22 @@ async fn metrics_after_a_batch_with_a_retried_and_a_failed_task_have_the_right_c
     wait_status(&mut client, "two workers", |s| active_workers(s) == 2).await?;
     let mut spins = client.clone();
     let run = tokio::spawn(async move {
-        spins.run("spins", [tasks::spin(0, 2_000), tasks::spin(1, 2_000)], |_| {}).await
+        let mut attempts = 0;
+        let summary = spins
+            .run("spins", [tasks::spin(0, 2_000), tasks::spin(1, 2_000)], |r| attempts += r.attempts)
+            .await;
+        summary.map(|summary| (summary, attempts))
     });
     wait_status(&mut client, "a task on each worker", |s| s.workers.iter().all(|w| w.in_flight == 1)).await?;
     tokio::time::timeout(DEADLINE, started.recv()).await?.context("a task started on the leaving worker")?;
     assert_eq!(leaving.drain(Duration::ZERO).await, 1, "its running task was stopped and handed back");
-    let summary = run.await??;
+    let (summary, attempts) = run.await??;
     assert_eq!((summary.succeeded, summary.failed), (2, 0));
+    // Usually 1: the stopped task ran again once. Under load the coordinator
+    // may hand it back to the draining worker before it hears of the drain
+    // (it is stopped there again): the metric counts what the results say.
+    let retries = f64::from(attempts - 2);
+    assert!(retries >= 1.0, "the drained task was run again");
     let summary = client.run("bad", [tasks::sum_primes(0, 20_000_001)], |_| {}).await?;
     assert_eq!((summary.succeeded, summary.failed), (0, 1));
 
@@ -238,7 +247,7 @@ async fn metrics_after_a_batch_with_a_retried_and_a_failed_task_have_the_right_c
     let failed: f64 =
         samples.iter().filter(|(k, _)| k.starts_with("cluster_tasks_failed_total")).map(|(_, v)| v).sum();
     assert_eq!(failed, 1.0);
-    assert_eq!(value("cluster_task_retries_total"), 1.0);
+    assert_eq!(value("cluster_task_retries_total"), retries);
     assert_eq!(value("cluster_tasks_cancelled_total"), 0.0);
     assert_eq!(value("cluster_jobs_started_total"), 2.0);
     assert_eq!(value("cluster_jobs_active"), 0.0);

@@ -47,3 +47,18 @@ async fn cancel_of_an_unknown_or_finished_job_is_not_found() -> Result<()> {
     assert_eq!(message, format!("no job {job}: it never existed or has already finished"));
     Ok(())
 }
+
+/// HTTP/2 closes a connection after 1,024 streams reset by its own side: a
+/// client that ran each job's call only up to its summary lost its
+/// connection after about 1,700 jobs.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_connection_runs_thousands_of_jobs_one_after_another() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &["--async-threads", "1"]).await?;
+    let mut client = cluster.client().await?;
+    for job in 0..2_500 {
+        let summary = client.run("one", std::iter::once(tasks::noop(0)), |_| {}).await;
+        let summary = summary.map_err(|e| anyhow::anyhow!("job {job}: {e}"))?;
+        assert_eq!(summary.succeeded, 1, "job {job}");
+    }
+    Ok(())
+}

@@ -5,11 +5,13 @@
 pub(crate) mod dispatch;
 pub(crate) mod durable;
 pub(crate) mod efficiency;
+pub(crate) mod embedded;
 pub(crate) mod exec;
 pub(crate) mod latency;
 pub(crate) mod memory;
 pub(crate) mod seed;
 pub(crate) mod throughput;
+pub(crate) mod workers;
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,8 +20,18 @@ use anyhow::{anyhow, Result};
 use cluster_testkit::ProcCluster;
 
 /// Figure names, in the order they run; `--only` takes one of these.
-pub(crate) const NAMES: [&str; 8] =
-    ["throughput", "durable", "latency", "efficiency", "seed", "exec", "memory", "dispatch"];
+pub(crate) const NAMES: [&str; 10] = [
+    "throughput",
+    "durable",
+    "latency",
+    "embedded",
+    "efficiency",
+    "seed",
+    "exec",
+    "memory",
+    "workers",
+    "dispatch",
+];
 
 /// What to run: how big each benchmark is, and extra flags for the
 /// processes it starts.
@@ -38,6 +50,9 @@ pub(crate) struct Plan {
     pub(crate) queued_tasks: u64,
     pub(crate) dispatch_workers: Vec<usize>,
     pub(crate) dispatch_cycles: u64,
+    /// Workers in the many-workers figure, and its noop tasks.
+    pub(crate) many_workers: usize,
+    pub(crate) many_workers_tasks: u64,
     /// Longest any one job may run before the figure fails as hung.
     pub(crate) job_timeout: Duration,
 }
@@ -56,6 +71,8 @@ impl Plan {
             queued_tasks: 1_000_000,
             dispatch_workers: vec![10, 1_000, 100_000],
             dispatch_cycles: 200_000,
+            many_workers: 1_000,
+            many_workers_tasks: 200_000,
             job_timeout: Duration::from_secs(300),
         }
     }
@@ -70,6 +87,8 @@ impl Plan {
             queued_tasks: 100_000,
             dispatch_workers: vec![10, 1_000],
             dispatch_cycles: 20_000,
+            many_workers: 20,
+            many_workers_tasks: 5_000,
             ..Plan::full()
         }
     }
@@ -129,11 +148,17 @@ pub(crate) fn run(name: &str, plan: &Plan, rt: &tokio::runtime::Runtime) -> Resu
     match name {
         "throughput" => rt.block_on(throughput::run(plan)),
         "durable" => rt.block_on(durable::run(plan)),
-        "latency" => rt.block_on(latency::run(plan)),
+        // One client doing one job at a time needs one thread: its
+        // connection and its job then wake each other without a thread hop.
+        "latency" => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(latency::run(plan))
+        }
+        "embedded" => rt.block_on(embedded::run(plan)),
         "efficiency" => rt.block_on(efficiency::run(plan)),
         "seed" => rt.block_on(seed::run(plan)),
         "exec" => rt.block_on(exec::run(plan)),
         "memory" => rt.block_on(memory::run(plan)),
+        "workers" => rt.block_on(workers::run(plan)),
         "dispatch" => dispatch::run(plan),
         other => Err(anyhow!("no figure `{other}`; figures: {}", NAMES.join(", "))),
     }

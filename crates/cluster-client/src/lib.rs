@@ -281,6 +281,12 @@ impl Client {
                 Err(status) => break Err(status.into()),
             }
         };
+        if outcome.is_ok() {
+            // The summary is the last message: read the call's end too, so
+            // the stream closes cleanly rather than by a reset (HTTP/2 ends
+            // a connection after 1,024 streams reset by its own side).
+            let _ = responses.trailers().await;
+        }
         outcome
     }
 }

@@ -49,6 +49,7 @@ mod limits;
 mod logging;
 #[cfg(feature = "metrics")]
 mod metrics_http;
+mod runtime;
 mod serve;
 mod signal;
 mod spawn;
@@ -62,6 +63,7 @@ pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 pub use logging::{init_logging, LogFormat};
 #[cfg(feature = "metrics")]
 pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
+pub use runtime::runtime;
 pub use serve::{
     bind, counted_server_builder, server_builder, BindError, SecureRouter, SecureServer, ServeError,
     ServerTask, ServerTaskError, STOP_GRACE,
