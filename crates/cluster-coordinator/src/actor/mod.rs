@@ -216,9 +216,18 @@ impl Actor {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::WorkerUp { desc, held, tx, reply } => self.worker_up(desc, held, tx, reply),
-            Command::WorkerDown { id, reason } => self.worker_down(id, reason),
-            Command::LinkFailed { address, error } => self.link_failed(address, error),
+            Command::WorkerUp { desc, held, tx, reply } => {
+                self.worker_up(desc, held, tx, reply);
+                self.count_known_workers();
+            }
+            Command::WorkerDown { id, reason } => {
+                self.worker_down(id, reason);
+                self.count_known_workers();
+            }
+            Command::LinkFailed { address, error } => {
+                self.link_failed(address, error);
+                self.count_known_workers();
+            }
             Command::Completions { worker, batch } => self.completions(worker, batch),
             Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
             Command::Draining { worker, returned } => self.draining(worker, returned),
@@ -331,6 +340,14 @@ impl Actor {
             lost_at: None,
         });
         link.last_error = error.to_string();
+    }
+
+    /// Tells the scheduler how many workers are connected or being dialled
+    /// (what a waiting client is told); counted when links change, not per
+    /// round.
+    fn count_known_workers(&mut self) {
+        let known = self.links.values().filter(|link| link.state != LinkState::Lost).count();
+        self.core.set_known_workers(known);
     }
 
     /// Time passed: tasks far over their timeout are taken back from

@@ -85,7 +85,7 @@ impl Core {
                     .lanes
                     .iter()
                     .find(|lane| lane.blocked_since.is_some())
-                    .map(|lane| self.routing.waiting_message(lane.class, self.workers.len())),
+                    .map(|lane| self.routing.waiting_message(lane.class, self.connected())),
             })
             .collect();
         stats.sort_by_key(|s| s.id);

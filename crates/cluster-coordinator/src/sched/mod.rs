@@ -153,12 +153,26 @@ pub struct Core {
     /// Queued tasks of jobs restored at start, by (job, client id), while
     /// workers may still report holding them.
     restored: HashMap<(JobId, u64), TaskKey>,
+    /// Workers the caller knows of (in session, or being dialled), for the
+    /// waiting notice.
+    known_workers: usize,
 }
 
 impl Core {
     /// An empty core.
     pub fn new(config: CoreConfig) -> Self {
         Self { config, ..Self::default() }
+    }
+
+    /// Tells the core how many workers are connected or being dialled,
+    /// beyond those in session, for what it tells waiting clients.
+    pub fn set_known_workers(&mut self, n: usize) {
+        self.known_workers = n;
+    }
+
+    /// Workers connected, as waiting clients are told.
+    fn connected(&self) -> usize {
+        self.workers.len().max(self.known_workers)
     }
 
     /// Tasks waiting for a worker.

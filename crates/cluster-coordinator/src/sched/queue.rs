@@ -120,7 +120,7 @@ impl Core {
         if lane.blocked_since.is_none() && lane.place == Place::Parked && !lane.queue.is_empty() {
             lane.blocked_since = Some(self.now_ms);
             let class = lane.class;
-            comm.notice(job_id, self.routing.waiting_message(class, self.workers.len()));
+            comm.notice(job_id, self.routing.waiting_message(class, self.connected()));
         }
     }
 

@@ -172,10 +172,11 @@ impl Routing {
     }
 
     /// What a client is told while its tasks of `class` wait for a worker
-    /// that can run them; `workers` are connected.
+    /// that can run them; `workers` are connected (active, draining or
+    /// still being dialled).
     pub(super) fn waiting_message(&self, class: ClassId, workers: usize) -> String {
         if self.profiles.iter().all(|p| p.active == 0) {
-            return format!("waiting: no active worker ({workers} connected)");
+            return format!("waiting: no active worker (0 of {workers} connected)");
         }
         format!("waiting: no worker runs {} ({workers} workers connected)", self.describe(class))
     }
@@ -253,7 +254,7 @@ mod tests {
         let mut routing = Routing::default();
         let zone_b: Labels = [("zone".to_string(), "b".to_string())].into();
         let exec_b = routing.class_for("exec", &zone_b).unwrap();
-        assert_eq!(routing.waiting_message(exec_b, 0), "waiting: no active worker (0 connected)");
+        assert_eq!(routing.waiting_message(exec_b, 2), "waiting: no active worker (0 of 2 connected)");
         let p = routing.profile_for(&desc(&["noop", "spin"], &[]));
         routing.profile(p).active = 1;
         assert_eq!(

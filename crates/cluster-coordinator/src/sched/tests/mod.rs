@@ -347,7 +347,7 @@ fn draining_worker_gets_nothing_new_and_its_returns_run_elsewhere() {
     core.schedule(&mut comm);
     assert!(comm.assigned.is_empty(), "a draining worker gets nothing");
     let notice = comm.notices.pop_front().unwrap();
-    assert_eq!(notice, (JOB, "waiting: no active worker (1 connected)".to_string()));
+    assert_eq!(notice, (JOB, "waiting: no active worker (0 of 1 connected)".to_string()));
     assert_eq!(core.queued(), 2);
     core.add_worker(B, spec("b", 1, 1.0));
     core.schedule(&mut comm);
