@@ -3,15 +3,13 @@
 //! the state directory holds once the finished jobs' retention has passed.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use cluster_client::tasks::noop;
-use cluster_proto::task_output::Value;
+use anyhow::{Context, Result};
 use cluster_testkit::ProcCluster;
 use serde_json::json;
 
-use super::{check_results, deadline, thousands, Figure, Plan, Row};
+use super::{noop_job, thousands, Figure, Plan, Row};
 
 /// Target: tasks per second with durable state.
 const TARGET: f64 = 100_000.0;
@@ -61,22 +59,7 @@ async fn rate(plan: &Plan, n: u64, state: Option<&Path>) -> Result<f64> {
     let mut worker = vec!["--cpus".to_string(), "1".to_string()];
     worker.extend(plan.worker_args.iter().cloned());
     let mut cluster = ProcCluster::start(&vec![worker; 2], &coordinator).await?;
-    let mut client = cluster.client().await?;
-    let mut results = Vec::with_capacity(n as usize);
-    let start = Instant::now();
-    let summary = deadline(
-        plan.job_timeout,
-        "the durable job",
-        client.run("bench-durable", (0..n).map(noop), |r| results.push(r)),
-    )
-    .await?
-    .context("the durable job")?;
-    let elapsed = start.elapsed();
-    cluster.check_alive()?;
-    check_results(n, &results, &summary, |id, output| match output.value {
-        Some(Value::Noop(_)) => Ok(()),
-        ref other => bail!("noop task {id} returned {other:?}"),
-    })?;
+    let (elapsed, _) = noop_job(plan, &mut cluster, "bench-durable", n).await?;
     if state.is_some() && !plan.quick {
         // The purge runs every 5 s; give it two rounds.
         tokio::time::sleep(Duration::from_secs(11)).await;

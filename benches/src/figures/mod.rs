@@ -102,6 +102,29 @@ async fn cluster(plan: &Plan, workers: usize, cpus: u32) -> Result<ProcCluster> 
     ProcCluster::start(&vec![worker; workers], &plan.coordinator_args).await
 }
 
+/// Runs a job of `n` noop tasks on `cluster` and checks every result;
+/// returns how long it took and its summary.
+async fn noop_job(
+    plan: &Plan,
+    cluster: &mut ProcCluster,
+    name: &str,
+    n: u64,
+) -> Result<(Duration, cluster_proto::JobSummary)> {
+    use cluster_proto::task_output::Value;
+    let mut client = cluster.client().await?;
+    let mut results = Vec::with_capacity(n as usize);
+    let start = std::time::Instant::now();
+    let run = client.run(name, (0..n).map(cluster_client::tasks::noop), |r| results.push(r));
+    let summary = deadline(plan.job_timeout, name, run).await?.map_err(|e| anyhow!("{name}: {e}"))?;
+    let elapsed = start.elapsed();
+    cluster.check_alive()?;
+    check_results(n, &results, &summary, |id, output| match output.value {
+        Some(Value::Noop(_)) => Ok(()),
+        ref other => Err(anyhow!("noop task {id} returned {other:?}")),
+    })?;
+    Ok((elapsed, summary))
+}
+
 /// One line of the table.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {

@@ -1,14 +1,10 @@
 //! Throughput: many `noop` tasks from one client through a coordinator and
 //! two single-core workers, end to end.
 
-use std::time::Instant;
-
-use anyhow::{bail, Context, Result};
-use cluster_client::tasks::noop;
-use cluster_proto::task_output::Value;
+use anyhow::Result;
 use serde_json::json;
 
-use super::{check_results, cluster, deadline, thousands, Figure, Plan, Row};
+use super::{cluster, noop_job, thousands, Figure, Plan, Row};
 
 /// Target: tasks per second.
 const TARGET: f64 = 100_000.0;
@@ -16,22 +12,7 @@ const TARGET: f64 = 100_000.0;
 pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let n = plan.throughput_tasks;
     let mut cluster = cluster(plan, 2, 1).await?;
-    let mut client = cluster.client().await?;
-    let mut results = Vec::with_capacity(n as usize);
-    let start = Instant::now();
-    let summary = deadline(
-        plan.job_timeout,
-        "the throughput job",
-        client.run("bench-throughput", (0..n).map(noop), |r| results.push(r)),
-    )
-    .await?
-    .context("the throughput job")?;
-    let elapsed = start.elapsed();
-    cluster.check_alive()?;
-    check_results(n, &results, &summary, |id, output| match output.value {
-        Some(Value::Noop(_)) => Ok(()),
-        ref other => bail!("noop task {id} returned {other:?}"),
-    })?;
+    let (elapsed, summary) = noop_job(plan, &mut cluster, "bench-throughput", n).await?;
     let rate = n as f64 / elapsed.as_secs_f64();
     let split: Vec<String> = summary.workers.iter().map(|w| thousands(w.jobs)).collect();
     let row = Row::new("throughput", format!("{} tasks/s", thousands(rate as u64)))

@@ -15,6 +15,15 @@ pub mod logging;
 pub mod security;
 pub mod worker;
 
+/// A `key=value` flag value (labels, required labels, environment
+/// variables), for clap's `value_parser`.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not a key=value pair")),
+    }
+}
+
 /// Help headings, so each command's core flags come first.
 pub mod heading {
     /// Where to listen and whom to reach.

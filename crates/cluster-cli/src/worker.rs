@@ -56,7 +56,7 @@ struct Args {
     weight: f64,
     /// A label to advertise, as key=value (repeatable; comma-separated in the
     /// environment variable).
-    #[arg(long = "label", env = "CLUSTER_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    #[arg(long = "label", env = "CLUSTER_LABELS", value_delimiter = ',', value_parser = crate::key_value)]
     labels: Vec<(String, String)>,
     /// Coordinator to register with, e.g. http://10.0.0.1:7700. (Its own
     /// variable: CLUSTER_COORDINATOR is the address clients submit to.)
@@ -94,7 +94,7 @@ struct Args {
     #[arg(long, env = "CLUSTER_ALLOW_EXEC", num_args = 0..=1, value_delimiter = ',', default_missing_value = "")]
     allow_exec: Option<Vec<String>>,
     /// A variable every exec command gets, as KEY=VALUE (repeatable).
-    #[arg(long = "env", value_parser = parse_label, requires = "allow_exec")]
+    #[arg(long = "env", value_parser = crate::key_value, requires = "allow_exec")]
     env: Vec<(String, String)>,
     /// Most bytes of an exec command's stdout, and of its stderr, kept; the
     /// rest is dropped and the output marked truncated.
@@ -106,13 +106,6 @@ struct Args {
     connections: crate::connections::ConnectionArgs,
     #[command(flatten)]
     log: crate::logging::LogArgs,
-}
-
-fn parse_label(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not a key=value pair")),
-    }
 }
 
 /// `:PORT` as `HOSTNAME:PORT`, with this machine's (or container's)

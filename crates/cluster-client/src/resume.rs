@@ -38,17 +38,42 @@ impl Client {
         count: u64,
         make: impl Fn(u64) -> Task + Send + Sync + 'static,
         reconnect: Duration,
+        on_event: impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
+        self.drive(&options, count, Arc::new(make), None, reconnect, on_event).await
+    }
+
+    /// Resumes job `job` from this process (its tasks already all sent by
+    /// the client that submitted it), calling `on_event` as
+    /// [`Client::run_durable`] does.
+    pub async fn attach(
+        &mut self,
+        job: u64,
+        reconnect: Duration,
+        on_event: impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
+        // No tasks to send: an attached client only reads. A coordinator
+        // that holds fewer tasks than were sent lost them; nobody can send
+        // them again from here.
+        let nothing = Arc::new(|_| Task::default());
+        self.drive(&JobOptions::default(), 0, nothing, Some((job, true)), reconnect, on_event).await
+    }
+
+    /// Streams until the job ends, reconnecting and resuming `job` (its id,
+    /// and whether the coordinator keeps it durably; `None` until it
+    /// accepts a new one) after a broken connection while that helps.
+    async fn drive<F: Fn(u64) -> Task + Send + Sync + 'static>(
+        &mut self,
+        options: &JobOptions,
+        count: u64,
+        make: Arc<F>,
+        mut job: Option<(u64, bool)>,
+        reconnect: Duration,
         mut on_event: impl FnMut(JobEvent),
     ) -> Result<JobSummary, ClientError> {
-        let make = Arc::new(make);
         let mut seen: HashSet<u64> = HashSet::new();
-        let mut job: Option<(u64, bool)> = None;
         loop {
-            let resume = job.map(|(id, _)| id);
-            let why = match self
-                .attempt(&options, count, &make, resume, &mut seen, &mut job, &mut on_event)
-                .await
-            {
+            let why = match self.attempt(options, count, &make, &mut seen, &mut job, &mut on_event).await {
                 Ok(summary) => return Ok(summary),
                 Err(Broken::Final(error)) => return Err(error),
                 Err(Broken::Transient(why)) => why,
@@ -74,55 +99,18 @@ impl Client {
         }
     }
 
-    /// Resumes job `job` from this process (its tasks already all sent by
-    /// the client that submitted it), calling `on_event` as
-    /// [`Client::run_durable`] does.
-    pub async fn attach(
-        &mut self,
-        job: u64,
-        reconnect: Duration,
-        on_event: impl FnMut(JobEvent),
-    ) -> Result<JobSummary, ClientError> {
-        let nothing = |_| Task::default();
-        // No tasks to send: an attached client only reads. A coordinator
-        // that holds fewer tasks than were sent lost them; nobody can send
-        // them again from here.
-        let mut client = self.clone();
-        let options = JobOptions::default();
-        let mut seen = HashSet::new();
-        let mut state = Some((job, true));
-        let mut on_event = on_event;
-        let make = Arc::new(nothing);
-        loop {
-            match client.attempt(&options, 0, &make, Some(job), &mut seen, &mut state, &mut on_event).await {
-                Ok(summary) => return Ok(summary),
-                Err(Broken::Final(error)) => return Err(error),
-                Err(Broken::Transient(why)) => {
-                    on_event(JobEvent::Reconnecting(why.clone()));
-                    client.reconnect(reconnect).await.map_err(|last| {
-                        ClientError::JobLost(format!(
-                            "lost the coordinator ({why}) and could not reach it again within {reconnect:?} ({last})"
-                        ))
-                    })?;
-                }
-            }
-        }
-    }
-
-    /// One stream: a new job (`resume` is `None`) or a resumed one.
-    #[allow(clippy::too_many_arguments)]
+    /// One stream: a new job (`job` is `None`) or a resumed one.
     async fn attempt<F: Fn(u64) -> Task + Send + Sync + 'static>(
         &mut self,
         options: &JobOptions,
         count: u64,
         make: &Arc<F>,
-        resume: Option<u64>,
         seen: &mut HashSet<u64>,
         job: &mut Option<(u64, bool)>,
         on_event: &mut impl FnMut(JobEvent),
     ) -> Result<JobSummary, Broken> {
         let (held_tx, held_rx) = tokio::sync::oneshot::channel::<u64>();
-        let requests = match resume {
+        let requests = match job.map(|(id, _)| id) {
             None => submission(
                 options.clone(),
                 (0..count).map({

@@ -157,7 +157,13 @@ pub(crate) fn task_result(report: TaskReport) -> pb::TaskResult {
 
 /// Results as messages under the client's size limit.
 pub(crate) fn result_messages(reports: Vec<TaskReport>, max_message_bytes: usize) -> Vec<pb::SubmitResponse> {
-    let results = reports.into_iter().map(task_result);
+    result_batches(reports.into_iter().map(task_result), max_message_bytes)
+}
+
+fn result_batches(
+    results: impl Iterator<Item = pb::TaskResult>,
+    max_message_bytes: usize,
+) -> Vec<pb::SubmitResponse> {
     batch::split(results, max_message_bytes, Message::encoded_len)
         .into_iter()
         .map(|results| response(submit_response::Event::Results(pb::ResultBatch { results })))
@@ -170,11 +176,10 @@ pub(crate) fn stored_result_messages(
     stored: Vec<Bytes>,
     max_message_bytes: usize,
 ) -> Vec<pb::SubmitResponse> {
-    let results = stored.into_iter().filter_map(|bytes| pb::TaskResult::decode(bytes).ok());
-    batch::split(results, max_message_bytes, Message::encoded_len)
-        .into_iter()
-        .map(|results| response(submit_response::Event::Results(pb::ResultBatch { results })))
-        .collect()
+    result_batches(
+        stored.into_iter().filter_map(|bytes| pb::TaskResult::decode(bytes).ok()),
+        max_message_bytes,
+    )
 }
 
 pub(crate) fn response(event: submit_response::Event) -> pb::SubmitResponse {

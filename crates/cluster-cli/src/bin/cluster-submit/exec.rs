@@ -60,7 +60,7 @@ pub(crate) struct Template {
     #[arg(long)]
     shell: bool,
     /// A variable for the commands, as KEY=VALUE (repeatable).
-    #[arg(long = "env", value_parser = parse_pair)]
+    #[arg(long = "env", value_parser = cluster_cli::key_value)]
     env: Vec<(String, String)>,
     /// Most bytes of each command's stdout, and of its stderr, to keep
     /// [default: the worker's --max-output-bytes, 1 MiB].
@@ -71,13 +71,6 @@ pub(crate) struct Template {
     /// to the command's standard input.
     #[arg(last = true, required = true, num_args = 1..)]
     command: Vec<String>,
-}
-
-fn parse_pair(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not a KEY=VALUE pair")),
-    }
 }
 
 impl Template {

@@ -156,7 +156,7 @@ struct Target {
     deadline_ms: Option<u64>,
     /// Labels a worker must carry to get the job's tasks, as key=value
     /// (comma-separated or repeated), e.g. gpu=1,zone=b.
-    #[arg(long, value_delimiter = ',', value_parser = parse_pair, help_heading = cluster_cli::heading::TUNING)]
+    #[arg(long, value_delimiter = ',', value_parser = cluster_cli::key_value, help_heading = cluster_cli::heading::TUNING)]
     require: Vec<(String, String)>,
     /// Longest the job's tasks wait while no active worker can run them
     /// (none connected, or none runs their kind), e.g. 10s; then they fail
@@ -174,13 +174,6 @@ struct Target {
     /// Secret and TLS for reaching the coordinator or the --workers.
     #[command(flatten)]
     security: ClientSecurityArgs,
-}
-
-fn parse_pair(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not a key=value pair")),
-    }
 }
 
 impl Target {
