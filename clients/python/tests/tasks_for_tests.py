@@ -25,6 +25,14 @@ def sleep(seconds):
     return seconds
 
 
+@kind("mark-then-sleep")
+def mark_then_sleep(args):
+    """Creates the file args["mark"] (the test sees the task has started), then sleeps."""
+    open(args["mark"], "w").close()
+    time.sleep(args["seconds"])
+    return args["seconds"]
+
+
 @kind("fail")
 def fail(x):
     raise ValueError(f"no good: {x}")

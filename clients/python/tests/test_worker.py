@@ -92,8 +92,10 @@ def test_sigterm_drains_and_delivers_running_tasks(mesh):
     leaving = mesh.python_worker(coordinator, "--cpus", "1", *MODULE)
     with mesh.cluster(coordinator) as cluster:
         mesh.wait_active(cluster, 1)
-        job = cluster.submit("sleep", 0.5)
-        wait_for(lambda: cluster.status().workers[0].in_flight == 1, "the task on the worker")
+        started = mesh.tmp / "started"
+        job = cluster.submit("mark-then-sleep", {"mark": str(started), "seconds": 0.5})
+        # Started, not only sent: an unstarted task would go back at the drain.
+        wait_for(started.exists, "the task to start on the worker")
         queued = cluster.submit("square", 6)  # goes back unstarted, then to the next worker
         leaving.signal(signal.SIGTERM)
         assert job() == 0.5
