@@ -13,7 +13,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # The stubs were generated with this grpcio-tools; the check needs the same.
-"$venv/bin/python" -m pip install --quiet "$here" pytest grpcio-tools==1.85.1
+# cryptography makes the TLS tests' certificates (a test dependency only).
+"$venv/bin/python" -m pip install --quiet "$here" pytest grpcio-tools==1.85.1 cryptography
 
 echo "== python stubs match proto/"
 "$venv/bin/python" "$here/gen_stubs.py" --check

@@ -45,6 +45,9 @@ class Dialer:
         self.authority = self.target
         self.secret = secret
         self.tls = https or tls_ca is not None
+        self.client_cert = tls_client_cert is not None
+        self.ca = tls_ca
+        self.expected_name = tls_domain or self.target.rsplit(":", 1)[0].strip("[]")
         if tls_ca is not None and not https and not _is_loopback(self.target):
             raise ValueError("an http:// address dials in plaintext, but tls_ca asks for TLS: use https://")
         self._creds = None
@@ -63,10 +66,47 @@ class Dialer:
             return grpc.secure_channel(self.target, self._creds, options=self._options)
         return grpc.insecure_channel(self.target, options=self._options)
 
+    def explain(self, code: grpc.StatusCode, details: str) -> str | None:
+        """What to do about a connection that failed at the TLS or HTTP/2
+        level, where grpc's own words ("Socket closed", "Unwrap failed
+        (TSI_DATA_CORRUPTED)") do not say; None for any other failure."""
+        if code != grpc.StatusCode.UNAVAILABLE or "failed to connect" not in details:
+            return None
+        if not self.tls:
+            if any(sign in details for sign in _CLOSED):
+                return (f"{self.target} closed the connection instead of answering plaintext HTTP/2: "
+                        "if it serves TLS, use an https:// address and tls=TLS(ca=...)")
+            return None
+        if "WRONG_VERSION_NUMBER" in details:
+            return f"{self.target} did not answer TLS: if it serves plaintext, use an http:// address without tls"
+        if "Hostname Verification" in details or "not in peer certificate" in details:
+            return (f"the certificate of {self.target} does not name {self.expected_name}: dial a name it has, "
+                    "or give that name as TLS(domain=...)")
+        if "CERTIFICATE_VERIFY_FAILED" in details:
+            trusted = f"the CA in {self.ca}" if self.ca else "the system's CAs (no TLS(ca=...) given)"
+            return f"the certificate of {self.target} is not signed by {trusted}"
+        if "CERTIFICATE_REQUIRED" in details or any(sign in details for sign in _CLOSED + _BAD_RECORD):
+            # A server that wants a client certificate finishes the TLS 1.3
+            # handshake and then sends an alert, which grpc reports as a
+            # corrupted record or a closed socket.
+            if not self.client_cert:
+                return (f"{self.target} closed the TLS connection: it likely requires a client certificate "
+                        "(mutual TLS), and none was given: pass tls=TLS(ca=..., cert=..., key=...) with a "
+                        "certificate signed by the CA of its --tls-client-ca")
+            return (f"{self.target} closed the TLS connection: it likely does not accept this client "
+                    "certificate (mutual TLS): is it signed by the CA of the server's --tls-client-ca, "
+                    "and still valid?")
+        return None
+
     def metadata(self, method: str):
         if self.secret is None:
             return ()
         return ((auth.HEADER, auth.sign(self.secret, self.authority, method)),)
+
+
+# How grpc words a connection the server closed, and a TLS alert it could not read.
+_CLOSED = ("Socket closed", "Connection reset", "Broken pipe")
+_BAD_RECORD = ("TSI_DATA_CORRUPTED",)
 
 
 def _is_loopback(target: str) -> bool:

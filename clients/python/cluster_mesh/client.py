@@ -45,15 +45,18 @@ class TaskError(Exception):
 
 class ClusterError(Exception):
     """A call to the coordinator failed as a whole (refused, unreachable, the
-    job was cancelled). `code` is the grpc.StatusCode, `details` its message."""
+    job was cancelled). `code` is the grpc.StatusCode, `details` its message,
+    `hint` what to do when grpc's words do not say (a plaintext address for a
+    TLS server, a missing client certificate), else None."""
 
-    def __init__(self, code: grpc.StatusCode, details: str):
-        self.code, self.details = code, details
-        super().__init__(f"{code.name}: {details}")
+    def __init__(self, code: grpc.StatusCode, details: str, hint: str | None = None):
+        self.code, self.details, self.hint = code, details, hint
+        super().__init__(f"{code.name}: {hint} ({details})" if hint else f"{code.name}: {details}")
 
 
-def _rpc_error(error: grpc.RpcError) -> ClusterError:
-    return ClusterError(error.code(), error.details() or "")
+def _rpc_error(error: grpc.RpcError, dialer: Dialer) -> ClusterError:
+    code, details = error.code(), error.details() or ""
+    return ClusterError(code, details, dialer.explain(code, details))
 
 
 @dataclasses.dataclass
@@ -205,7 +208,7 @@ class _SubmitStream:
                         if entry is not None:
                             entry[0]._set(_outcome(result, entry[1], unpickle))
         except grpc.RpcError as e:
-            error = _rpc_error(e)
+            error = _rpc_error(e, self._cluster._dialer)
         with self._lock:
             self.broken = error
             jobs, self._jobs = self._jobs, {}
@@ -269,7 +272,7 @@ class Cluster:
                 elif event == "summary":
                     summary = response.summary
         except grpc.RpcError as e:
-            raise _rpc_error(e) from None
+            raise _rpc_error(e, self._dialer) from None
         if summary is None:
             raise ClusterError(grpc.StatusCode.UNKNOWN, "the result stream ended before the job's summary")
         return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
@@ -301,7 +304,7 @@ class Cluster:
         try:
             return self._stub.Status(cpb.StatusRequest(), metadata=self._dialer.metadata(STATUS), timeout=timeout)
         except grpc.RpcError as e:
-            raise _rpc_error(e) from None
+            raise _rpc_error(e, self._dialer) from None
 
     def cancel(self, job_id: int, timeout: float = 10) -> int:
         """Cancels a job by id; returns how many of its tasks had no result."""
@@ -309,7 +312,7 @@ class Cluster:
             reply = self._stub.Cancel(cpb.CancelRequest(job_id=job_id),
                                       metadata=self._dialer.metadata(CANCEL), timeout=timeout)
         except grpc.RpcError as e:
-            raise _rpc_error(e) from None
+            raise _rpc_error(e, self._dialer) from None
         return reply.cancelled
 
     def close(self):

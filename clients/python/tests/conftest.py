@@ -89,27 +89,35 @@ class Mesh:
 
     def _start(self, name, argv, env=None):
         proc = Proc(name, argv, self.tmp / f"{name}-{len(self.procs)}.log", env)
+        if "--tls-cert" in argv:
+            proc.url = f"https://{proc.addr}"
         self.procs.append(proc)
         return proc
 
-    def coordinator(self, *args):
-        return self._start("cluster-coordinator", [str(BIN_DIR / "cluster-coordinator"), "--listen", "127.0.0.1:0",
-                                                   "--secret-file", str(self.secret_file), *args])
+    def _secret(self, secret):
+        return ["--secret-file", str(self.secret_file)] if secret else []
 
-    def rust_worker(self, coordinator, *args):
+    # `secret=False`: no shared secret (mutual TLS alone authenticates).
+    def coordinator(self, *args, secret=True):
+        return self._start("cluster-coordinator", [str(BIN_DIR / "cluster-coordinator"), "--listen", "127.0.0.1:0",
+                                                   *self._secret(secret), *args])
+
+    def rust_worker(self, coordinator, *args, secret=True):
         return self._start("cluster-worker", [str(BIN_DIR / "cluster-worker"), "--listen", "127.0.0.1:0",
                                               "--coordinator", coordinator.url, "--advertise", "127.0.0.1",
-                                              "--secret-file", str(self.secret_file), *args])
+                                              *self._secret(secret), *args])
 
-    def python_worker(self, coordinator, *args):
+    # `coordinator=None`: no registration (a coordinator dials it from its --worker list).
+    def python_worker(self, coordinator, *args, secret=True):
         env = {"PYTHONPATH": str(HERE)}  # the tests' task modules
-        return self._start("cluster-mesh-worker", [sys.executable, "-m", "cluster_mesh.worker", "--coordinator",
-                                                   coordinator.url, "--secret-file", str(self.secret_file),
-                                                   *args], env)
+        register = ["--coordinator", coordinator.url] if coordinator is not None else []
+        return self._start("cluster-mesh-worker", [sys.executable, "-m", "cluster_mesh.worker", *register,
+                                                   *self._secret(secret), *args], env)
 
     def cluster(self, coordinator, **kw):
         from cluster_mesh import Cluster
-        return Cluster(coordinator.url, secret_file=str(self.secret_file), **kw)
+        kw.setdefault("secret_file", str(self.secret_file))
+        return Cluster(coordinator.url, **kw)
 
     def wait_active(self, cluster, n):
         wait_for(lambda: sum(1 for w in cluster.status().workers if w.state == 2) == n, f"{n} active workers")

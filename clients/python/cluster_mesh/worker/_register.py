@@ -33,8 +33,10 @@ def run(worker, dialer):
             try:
                 reply = stub.Register(request, metadata=dialer.metadata(REGISTER), timeout=15)
             except grpc.RpcError as e:
+                details = e.details() or ""
+                hint = dialer.explain(e.code(), details)
                 log.warning("could not register with %s, retrying in %.1f s: %s: %s",
-                            dialer.target, backoff, e.code().name, e.details())
+                            dialer.target, backoff, e.code().name, f"{hint} ({details})" if hint else details)
                 with cond:
                     cond.wait_for(lambda: worker.phase != "serving", timeout=backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
