@@ -42,14 +42,20 @@ struct Args {
     /// An extra flag for every worker started (repeatable).
     #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
     worker_arg: Vec<String>,
+    /// Sequential jobs in the latency figures (2,000 by default), e.g. a
+    /// longer run to profile.
+    #[arg(long, value_name = "N")]
+    latency_jobs: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let sizes = if args.quick { Plan::quick() } else { Plan::full() };
     let plan = Plan {
         coordinator_args: args.coordinator_arg.clone(),
         worker_args: args.worker_arg.clone(),
-        ..if args.quick { Plan::quick() } else { Plan::full() }
+        latency_jobs: args.latency_jobs.unwrap_or(sizes.latency_jobs).max(1),
+        ..sizes
     };
     let machine = Machine::detect();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -33,7 +33,7 @@ async fn submit_and_never_read(
         let end = (next + 1024).min(count);
         let batch = (next..end).map(tasks::noop).collect();
         next = end;
-        Some(SubmitRequest { options: options.take(), tasks: batch, resume: None })
+        Some(SubmitRequest { options: options.take(), tasks: batch, ..SubmitRequest::default() })
     }));
     Ok(client.submit(requests).await?)
 }
@@ -121,7 +121,7 @@ async fn sigterm_ends_the_coordinator_while_a_client_keeps_its_submission_open()
     tx.send(SubmitRequest {
         options: Some(JobOptions::default()),
         tasks: vec![tasks::noop(0)],
-        resume: None,
+        ..SubmitRequest::default()
     })?;
     let mut client = ClientServiceClient::connect(cluster.url()).await?;
     let mut responses =

@@ -31,7 +31,7 @@ fn secured(name: &str, args: &[&str]) -> Result<Proc> {
     Cmd::new(name)?.args(["--listen", "127.0.0.1:0"]).args(args).env("CLUSTER_SECRET", SECRET).start()
 }
 
-async fn channel(proc: &Proc, security: &Security) -> Result<cluster_auth::AuthChannel> {
+async fn channel(proc: &Proc, security: &Security) -> Result<cluster_node::Channel> {
     Ok(cluster_node::connect(security, proc.addr(), Duration::from_secs(5)).await?)
 }
 
@@ -99,7 +99,7 @@ async fn a_worker_answers_health_and_stops_serving_while_it_drains() -> Result<(
 }
 
 /// The services a server lists through reflection (v1).
-async fn list_services(channel: cluster_auth::AuthChannel) -> Result<Vec<String>, tonic::Status> {
+async fn list_services(channel: cluster_node::Channel) -> Result<Vec<String>, tonic::Status> {
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

@@ -62,3 +62,69 @@ async fn one_connection_runs_thousands_of_jobs_one_after_another() -> Result<()>
     }
     Ok(())
 }
+
+/// Small jobs (one message of tasks) share one stream per client; larger
+/// ones open their own. Mixed on one client, each gets exactly its results,
+/// and a small job refused mid-way leaves the next one a fresh stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn small_and_large_jobs_mixed_on_one_client_each_get_their_results() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "2"]], &[]).await?;
+    let mut client = cluster.client().await?;
+    for round in 0..20u64 {
+        // Over one message (1,024 tasks): a stream of its own.
+        let size = if round % 5 == 4 { 3_000 } else { 1 + round };
+        let mut ids = Vec::new();
+        let summary = client.run("mixed", (0..size).map(|i| tasks::sum_primes(i, 10 + i)), |r| {
+            ids.push(r.id);
+        });
+        let summary = summary.await.map_err(|e| anyhow::anyhow!("round {round}: {e}"))?;
+        ids.sort_unstable();
+        assert_eq!((summary.succeeded, ids), (size, (0..size).collect::<Vec<u64>>()), "round {round}");
+        if round == 10 {
+            let dup = vec![tasks::noop(7), tasks::noop(7)];
+            let err = client.run("dup", dup, |_| {}).await.unwrap_err();
+            assert!(matches!(err, ClientError::Status { code: tonic::Code::InvalidArgument, .. }), "{err}");
+        }
+    }
+    Ok(())
+}
+
+/// The stream a client keeps between small jobs dies with its coordinator;
+/// the next small job, once a coordinator is back on that address, runs on
+/// a new one instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn small_jobs_go_on_after_the_coordinator_restarts_between_them() -> Result<()> {
+    use cluster_testkit::{Cmd, Proc};
+    let worker = Proc::worker(["--cpus", "1"])?;
+    let start = |listen: &str| {
+        Cmd::new("cluster-coordinator")
+            .and_then(|cmd| cmd.args(["--listen", listen, "--worker", worker.addr()]).start())
+    };
+    let coordinator = start("127.0.0.1:0")?;
+    let listen = coordinator.addr().to_string();
+    let mut client = cluster_client::Client::connect(&coordinator.url()).await?;
+    for _ in 0..3 {
+        assert_eq!(client.run("before", vec![tasks::sum_primes(0, 100)], |_| {}).await?.succeeded, 1);
+    }
+    drop(coordinator); // killed
+    let _coordinator = start(&listen)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut sums = Vec::new();
+    loop {
+        // The worker may take a moment to be dialled again: a job may wait
+        // for it, but must not fail on the dead stream.
+        match client.run("after", vec![tasks::sum_primes(0, 100)], |r| sums.push(r)).await {
+            Ok(summary) => {
+                assert_eq!(summary.succeeded, 1);
+                break;
+            }
+            Err(e) if e.is_cluster_failure() && std::time::Instant::now() < deadline => {
+                assert!(!matches!(e, ClientError::ConnectionLost(_)), "ran on the dead stream: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert_eq!(sums.len(), 1);
+    Ok(())
+}

@@ -176,7 +176,7 @@ pub(crate) fn run(name: &str, plan: &Plan, rt: &tokio::runtime::Runtime) -> Resu
         "latency" => {
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(latency::run(plan))
         }
-        "embedded" => rt.block_on(embedded::run(plan)),
+        "embedded" => embedded::run(plan, rt),
         "efficiency" => rt.block_on(efficiency::run(plan)),
         "seed" => rt.block_on(seed::run(plan)),
         "exec" => rt.block_on(exec::run(plan)),

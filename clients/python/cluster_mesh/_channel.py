@@ -44,11 +44,15 @@ class Dialer:
         self.target, https = split_url(url)
         self.authority = self.target
         self.secret = secret
-        self.tls = https or tls_ca is not None
+        # As the Rust dialer: https:// is TLS, a bare host:port takes TLS when
+        # a CA is given, and an explicit http:// stays plaintext (allowed
+        # with a CA on loopback only, e.g. an embedded local worker).
+        explicit_http = url.startswith("http://")
+        self.tls = https or (tls_ca is not None and not explicit_http)
         self.client_cert = tls_client_cert is not None
         self.ca = tls_ca
         self.expected_name = tls_domain or self.target.rsplit(":", 1)[0].strip("[]")
-        if tls_ca is not None and not https and not _is_loopback(self.target):
+        if tls_ca is not None and explicit_http and not _is_loopback(self.target):
             raise ValueError("an http:// address dials in plaintext, but tls_ca asks for TLS: use https://")
         self._creds = None
         self._options = list(_OPTIONS) + [("grpc.default_authority", self.authority)]

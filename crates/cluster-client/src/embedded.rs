@@ -1,5 +1,8 @@
 //! An embedded cluster: a coordinator in this process, a local worker on
-//! this machine's cores, and any remote workers given by address.
+//! this machine's cores, and any remote workers given by address. The
+//! client, the coordinator and the local worker talk in process
+//! (`inproc://`, see [`cluster_node::InProcess`]): the same services and
+//! messages as over the network, with no socket or HTTP/2 between them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,9 +48,8 @@ impl Embedded {
     /// (none if 0) and the workers at `remote` (host:port).
     ///
     /// `security` carries the secret and client TLS for dialing the remote
-    /// workers. The local worker serves plaintext on loopback with the same
-    /// secret; it is listed as `http://` so the coordinator dials it without
-    /// TLS.
+    /// workers. The coordinator reaches the local worker in process; both
+    /// also listen on loopback (plaintext, with the same secret).
     pub async fn start(
         local_cpus: u32,
         remote: &[String],
@@ -64,7 +66,7 @@ impl Embedded {
         } else {
             None
         };
-        let mut workers: Vec<String> = local.iter().map(|w| format!("http://{}", w.addr())).collect();
+        let mut workers: Vec<String> = local.iter().map(RunningWorker::in_process_url).collect();
         workers.extend(remote.iter().cloned());
         let expected = workers.len();
         let config = CoordinatorConfig {
@@ -77,9 +79,14 @@ impl Embedded {
         Ok(Self { coordinator, local, expected, security: own })
     }
 
-    /// The embedded coordinator's URL.
+    /// The embedded coordinator's URL on loopback, for other processes.
     pub fn url(&self) -> String {
         self.coordinator.url()
+    }
+
+    /// A client of the embedded coordinator, in process.
+    pub async fn client(&self) -> Result<Client, ClientError> {
+        Client::connect_with(&self.coordinator.in_process_url(), &self.security).await
     }
 
     /// How to talk to the embedded coordinator: its secret, no TLS.
@@ -90,7 +97,7 @@ impl Embedded {
     /// Waits until every worker has connected or failed its first dial, and
     /// returns the ones that failed with why. Fails if none connected.
     pub async fn wait_for_workers(&self, deadline: Duration) -> Result<Vec<(String, String)>, EmbeddedError> {
-        let mut client = Client::connect_with(&self.url(), &self.security).await?;
+        let mut client = self.client().await?;
         let give_up = tokio::time::Instant::now() + deadline;
         loop {
             let status = client.status().await?;

@@ -16,15 +16,17 @@ pub mod tasks;
 
 use std::time::Duration;
 
-use cluster_auth::AuthChannel;
 pub use cluster_node::Security;
 use cluster_proto::batch::Batcher;
 use cluster_proto::client_service_client::ClientServiceClient;
 use cluster_proto::{
-    submit_response, CancelRequest, JobOptions, JobSummary, StatusRequest, StatusResponse, SubmitRequest,
-    Task, TaskResult,
+    submit_response, CancelRequest, JobAccepted, JobOptions, JobSummary, StatusRequest, StatusResponse,
+    SubmitRequest, SubmitResponse, Task, TaskResult,
 };
+use futures::FutureExt;
 use prost::Message;
+use tokio::sync::mpsc;
+use tonic::Streaming;
 
 /// Tasks per submission message.
 const BATCH: usize = 1024;
@@ -144,13 +146,37 @@ pub enum JobEvent {
 /// A connection to a coordinator's `ClientService`.
 #[derive(Clone)]
 pub struct Client {
-    inner: ClientServiceClient<AuthChannel>,
-    channel: AuthChannel,
+    inner: ClientServiceClient<cluster_node::Channel>,
+    channel: cluster_node::Channel,
     /// Dialed without TLS.
     plaintext: bool,
     /// Where it connected, to connect again.
     url: String,
     security: Security,
+    /// The stream small jobs run on, one after another.
+    small_jobs: SmallJobs,
+}
+
+/// A submission stream kept open between jobs (`SubmitRequest.end_of_input`):
+/// a job small enough for one message then costs no stream set-up.
+struct SharedStream {
+    /// `None` once half-closed (a coordinator that cannot reuse streams).
+    requests: Option<mpsc::UnboundedSender<SubmitRequest>>,
+    responses: Streaming<SubmitResponse>,
+}
+
+/// The client's idle shared stream; a clone of the client opens its own.
+#[derive(Default)]
+struct SmallJobs {
+    idle: Option<SharedStream>,
+    /// The coordinator does not honour `end_of_input`.
+    unsupported: bool,
+}
+
+impl Clone for SmallJobs {
+    fn clone(&self) -> Self {
+        SmallJobs { idle: None, unsupported: self.unsupported }
+    }
 }
 
 impl Client {
@@ -165,7 +191,8 @@ impl Client {
         let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
         let inner = ClientServiceClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
         let plaintext = url.starts_with("http://") || (!url.contains("://") && security.client_tls.is_none());
-        Ok(Self { inner, channel, plaintext, url: url.to_string(), security: security.clone() })
+        let small_jobs = SmallJobs::default();
+        Ok(Self { inner, channel, plaintext, url: url.to_string(), security: security.clone(), small_jobs })
     }
 
     /// `status` as a [`ClientError`]; an UNIMPLEMENTED answer from a worker
@@ -246,41 +273,28 @@ impl Client {
     /// Runs one job, calling `on_event` for everything its result stream
     /// brings (see [`JobEvent`]); returns the job summary once every task
     /// has its result. Dropping the returned future cancels the job.
+    ///
+    /// A job whose tasks fit in one message runs on a stream this client
+    /// keeps open for such jobs (one after another), which saves a stream's
+    /// set-up; larger jobs get a stream of their own.
     pub async fn run_events(
         &mut self,
         options: JobOptions,
         tasks: impl IntoIterator<Item = Task, IntoIter: Send + 'static>,
         mut on_event: impl FnMut(JobEvent),
     ) -> Result<JobSummary, ClientError> {
-        let requests = submission(options, tasks.into_iter());
+        let mut requests = submission(options, tasks.into_iter());
+        let first = requests.next().unwrap_or_default();
+        let second = requests.next();
+        if second.is_none() && !self.small_jobs.unsupported {
+            return self.run_small(first, &mut on_event).await;
+        }
+        let requests = futures::stream::iter(std::iter::once(first).chain(second).chain(requests));
         let mut responses = match self.inner.submit(requests).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Err(self.explain(status).await),
         };
-        let outcome = loop {
-            match responses.message().await {
-                Ok(Some(response)) => match response.event {
-                    Some(submit_response::Event::Results(batch)) => {
-                        batch.results.into_iter().for_each(|result| on_event(JobEvent::Result(result)))
-                    }
-                    Some(submit_response::Event::Summary(summary)) => break Ok(summary),
-                    Some(submit_response::Event::Accepted(accepted)) => {
-                        on_event(JobEvent::Accepted(accepted.job_id))
-                    }
-                    Some(submit_response::Event::Notice(notice)) => {
-                        on_event(JobEvent::Notice(notice.message))
-                    }
-                    None => {}
-                },
-                Ok(None) => break Err(ClientError::Incomplete),
-                // A transport failure surfaces as UNKNOWN; statuses the
-                // coordinator sends itself keep their code and message.
-                Err(status) if status.code() == tonic::Code::Unknown => {
-                    break Err(ClientError::ConnectionLost(status.message().to_string()))
-                }
-                Err(status) => break Err(status.into()),
-            }
-        };
+        let outcome = read_job(&mut responses, &mut on_event, |_| {}).await;
         if outcome.is_ok() {
             // The summary is the last message: read the call's end too, so
             // the stream closes cleanly rather than by a reset (HTTP/2 ends
@@ -288,6 +302,100 @@ impl Client {
             let _ = responses.trailers().await;
         }
         outcome
+    }
+
+    /// Runs a job of one message on the shared stream (opened if there is
+    /// none, or if the one kept has ended).
+    async fn run_small(
+        &mut self,
+        mut request: SubmitRequest,
+        on_event: &mut impl FnMut(JobEvent),
+    ) -> Result<JobSummary, ClientError> {
+        request.end_of_input = true;
+        let idle = self.small_jobs.idle.take();
+        let sent = match idle.and_then(SharedStream::if_open) {
+            Some(stream) => stream.send(request),
+            None => Err(Box::new(request)),
+        };
+        let mut stream = match sent {
+            Ok(stream) => stream,
+            Err(request) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = tx.send(*request);
+                let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+                match self.inner.submit(requests).await {
+                    Ok(response) => SharedStream { requests: Some(tx), responses: response.into_inner() },
+                    Err(status) => return Err(self.explain(status).await),
+                }
+            }
+        };
+        let mut reusable = true;
+        let outcome = read_job(&mut stream.responses, on_event, |accepted| {
+            if !accepted.stream_reusable {
+                // An older coordinator: the job's input ends with the stream's.
+                reusable = false;
+                stream.requests = None;
+            }
+        })
+        .await;
+        if !reusable {
+            self.small_jobs.unsupported = true;
+            if outcome.is_ok() {
+                let _ = stream.responses.trailers().await;
+            }
+        } else if outcome.is_ok() {
+            self.small_jobs.idle = Some(stream);
+        }
+        outcome
+    }
+}
+
+impl SharedStream {
+    /// Nothing has ended the stream since its last job: the coordinator
+    /// sends nothing between jobs, so anything ready now is its end.
+    fn if_open(mut self) -> Option<Self> {
+        let open = self.requests.is_some() && self.responses.message().now_or_never().is_none();
+        open.then_some(self)
+    }
+
+    /// Sends the next job's message, or gives it back if the stream is gone.
+    fn send(self, request: SubmitRequest) -> Result<Self, Box<SubmitRequest>> {
+        match &self.requests {
+            Some(requests) => requests.send(request).map(|()| self).map_err(|unsent| Box::new(unsent.0)),
+            None => Err(Box::new(request)),
+        }
+    }
+}
+
+/// Reads one job's events from its result stream until its summary,
+/// calling `on_accepted` with the coordinator's acceptance.
+async fn read_job(
+    responses: &mut Streaming<SubmitResponse>,
+    on_event: &mut impl FnMut(JobEvent),
+    mut on_accepted: impl FnMut(&JobAccepted),
+) -> Result<JobSummary, ClientError> {
+    loop {
+        match responses.message().await {
+            Ok(Some(response)) => match response.event {
+                Some(submit_response::Event::Results(batch)) => {
+                    batch.results.into_iter().for_each(|result| on_event(JobEvent::Result(result)))
+                }
+                Some(submit_response::Event::Summary(summary)) => return Ok(summary),
+                Some(submit_response::Event::Accepted(accepted)) => {
+                    on_accepted(&accepted);
+                    on_event(JobEvent::Accepted(accepted.job_id))
+                }
+                Some(submit_response::Event::Notice(notice)) => on_event(JobEvent::Notice(notice.message)),
+                None => {}
+            },
+            Ok(None) => return Err(ClientError::Incomplete),
+            // A transport failure surfaces as UNKNOWN; statuses the
+            // coordinator sends itself keep their code and message.
+            Err(status) if status.code() == tonic::Code::Unknown => {
+                return Err(ClientError::ConnectionLost(status.message().to_string()))
+            }
+            Err(status) => return Err(status.into()),
+        }
     }
 }
 
@@ -298,14 +406,14 @@ impl Client {
 fn submission(
     options: JobOptions,
     tasks: impl Iterator<Item = Task> + Send + 'static,
-) -> impl futures::Stream<Item = SubmitRequest> + Send + 'static {
+) -> impl Iterator<Item = SubmitRequest> + Send + 'static {
     let mut options = Some(options);
     let mut tasks = tasks;
     // At most BATCH tasks, and never over a coordinator's default message
     // limit (a task larger than that travels alone, and the coordinator
     // says it is too large).
     let mut batcher = Batcher::new(cluster_node::DEFAULT_MAX_MESSAGE_BYTES).with_max_items(BATCH);
-    futures::stream::iter(std::iter::from_fn(move || {
+    std::iter::from_fn(move || {
         let batch = loop {
             let Some(task) = tasks.next() else {
                 if options.is_none() && batcher.is_empty() {
@@ -318,6 +426,6 @@ fn submission(
                 break full;
             }
         };
-        Some(SubmitRequest { options: options.take(), tasks: batch, resume: None })
-    }))
+        Some(SubmitRequest { options: options.take(), tasks: batch, ..SubmitRequest::default() })
+    })
 }

@@ -111,13 +111,13 @@ impl Client {
     ) -> Result<JobSummary, Broken> {
         let (held_tx, held_rx) = tokio::sync::oneshot::channel::<u64>();
         let requests = match job.map(|(id, _)| id) {
-            None => submission(
+            None => futures::stream::iter(submission(
                 options.clone(),
                 (0..count).map({
                     let make = make.clone();
                     move |i| make(i)
                 }),
-            )
+            ))
             .boxed(),
             Some(id) => {
                 let first =
@@ -200,10 +200,10 @@ impl Client {
 fn submission_tail(
     tasks: impl Iterator<Item = Task> + Send + 'static,
 ) -> impl futures::Stream<Item = SubmitRequest> + Send + 'static {
-    submission(JobOptions::default(), tasks).map(|mut request| {
+    futures::stream::iter(submission(JobOptions::default(), tasks).map(|mut request| {
         request.options = None;
         request
-    })
+    }))
 }
 
 /// Whether a failed call is worth resuming.

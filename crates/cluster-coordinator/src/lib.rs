@@ -152,6 +152,7 @@ pub struct RunningCoordinator {
     links: Vec<JoinHandle<()>>,
     server: ServerTask,
     metrics: Option<cluster_node::MetricsServer>,
+    in_process: cluster_node::InProcess,
 }
 
 impl RunningCoordinator {
@@ -168,6 +169,12 @@ impl RunningCoordinator {
     /// The URL clients connect to.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The URL that reaches the client API from this process with no
+    /// socket in between (`inproc://...`; see [`cluster_node::InProcess`]).
+    pub fn in_process_url(&self) -> String {
+        self.in_process.url()
     }
 
     /// Stops taking jobs, tells the clients of unfinished jobs (UNAVAILABLE),
@@ -234,12 +241,15 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
     let (router, health) =
         cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, SERVICES).await?;
+    let client_api = ClientServiceServer::new(client_api)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes);
+    let in_process = cluster_node::InProcess::register(
+        format!("coordinator-{addr}"),
+        tonic::service::Routes::new(client_api.clone()),
+    );
     let router = router
-        .add_service(
-            ClientServiceServer::new(client_api)
-                .max_decoding_message_size(max_message_bytes)
-                .max_encoding_message_size(max_message_bytes),
-        )
+        .add_service(client_api)
         .add_service(RegistryServiceServer::new(registry_api).max_decoding_message_size(max_message_bytes));
     let metrics = match config.metrics_listen {
         Some(listen) => {
@@ -262,5 +272,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, health, actor, links, server, metrics })
+    Ok(RunningCoordinator { addr, health, actor, links, server, metrics, in_process })
 }

@@ -2,8 +2,14 @@
 
 use std::time::Duration;
 
-use cluster_auth::{AuthChannel, ClientAuth, Security, TlsError};
+use cluster_auth::{ClientAuth, Security, TlsError};
 use tonic::transport::Endpoint;
+
+use crate::inproc::{self, Transport};
+
+/// A connection to a server of the mesh, over the network or in process,
+/// that signs every call with the secret when there is one.
+pub type Channel = ClientAuth<Transport>;
 
 /// Errors dialing a peer.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,9 @@ pub enum DialError {
     /// The TLS settings are not usable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// No server of this process is registered under this in-process name.
+    #[error("no server of this process is named `{0}` (inproc://)")]
+    NoInProcessServer(String),
     /// The connection failed.
     #[error("cannot connect to {address}: {reason}")]
     Connect {
@@ -79,22 +88,38 @@ fn is_loopback(uri: &tonic::transport::Uri) -> bool {
     }
 }
 
-/// Dials `url` (see [`endpoint`]) with the secret on every call.
+/// Dials `url` (see [`endpoint`]) with the secret on every call; an
+/// `inproc://` URL reaches a server of this process (see [`InProcess`]).
+///
+/// [`InProcess`]: crate::InProcess
 pub async fn connect(
     security: &Security,
     url: &str,
     connect_timeout: Duration,
-) -> Result<AuthChannel, DialError> {
-    connect_endpoint(security, endpoint(security, url, connect_timeout)?).await
+) -> Result<Channel, DialError> {
+    match in_process(url) {
+        Some(channel) => channel,
+        None => connect_endpoint(security, endpoint(security, url, connect_timeout)?).await,
+    }
+}
+
+/// The server of this process that `url` names, if it is an `inproc://`
+/// URL. Nothing is signed: the call never leaves the process.
+pub fn in_process(url: &str) -> Option<Result<Channel, DialError>> {
+    let routes = inproc::lookup(url)?;
+    Some(match routes {
+        Ok(routes) => Ok(ClientAuth::new(Transport::InProcess(routes), None, url)),
+        Err(name) => Err(DialError::NoInProcessServer(name)),
+    })
 }
 
 /// Dials a prepared endpoint (its TLS already set) and adds the secret.
-pub async fn connect_endpoint(security: &Security, endpoint: Endpoint) -> Result<AuthChannel, DialError> {
+pub async fn connect_endpoint(security: &Security, endpoint: Endpoint) -> Result<Channel, DialError> {
     let address = endpoint.uri().to_string();
     let authority = cluster_auth::authority_of(endpoint.uri());
     let channel =
         endpoint.connect().await.map_err(|e| DialError::Connect { address, reason: crate::chain(&e) })?;
-    Ok(ClientAuth::new(channel, security.secret.clone(), authority))
+    Ok(ClientAuth::new(Transport::Network(channel), security.secret.clone(), authority))
 }
 
 #[cfg(test)]

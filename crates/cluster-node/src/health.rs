@@ -74,7 +74,7 @@ pub async fn standard_services(
 /// needs no credentials) that it carries `service`, e.g.
 /// `cluster.v1.WorkerService`: to tell a user who dialed the wrong kind of
 /// node what answered.
-pub async fn serves(channel: cluster_auth::AuthChannel, service: &str) -> bool {
+pub async fn serves(channel: crate::Channel, service: &str) -> bool {
     let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
     client.check(request).await.is_ok()

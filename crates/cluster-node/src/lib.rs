@@ -8,6 +8,9 @@
 //! - [`endpoint`], [`connect`], [`connect_endpoint`]: the dial policy
 //!   (scheme defaults, TLS only for `https://`, keep-alive, TCP_NODELAY, a
 //!   connect deadline, the secret on every call).
+//! - [`InProcess`]: a server also reachable from its own process as
+//!   `inproc://NAME`, with no socket or HTTP/2 in between (the embedded
+//!   cluster).
 //! - [`standard_services`]: `grpc.health.v1` (its [`Health`] switch, and
 //!   no credentials needed to ask) and server reflection on a listener.
 //! - Start errors shared by the servers: [`BindError`], [`ServeError`],
@@ -44,6 +47,7 @@
 mod dial;
 mod health;
 mod incoming;
+mod inproc;
 mod limits;
 #[cfg(feature = "logging")]
 mod logging;
@@ -55,9 +59,10 @@ mod signal;
 mod spawn;
 
 pub use cluster_auth::{Refusals, Security};
-pub use dial::{connect, connect_endpoint, endpoint, url_for, DialError};
+pub use dial::{connect, connect_endpoint, endpoint, in_process, url_for, Channel, DialError};
 pub use health::{serves, standard_services, Health};
 pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
+pub use inproc::{InProcess, Transport};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
 pub use logging::{init_logging, LogFormat};

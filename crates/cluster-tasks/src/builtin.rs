@@ -45,6 +45,10 @@ impl TaskKind for Noop {
             other => Err(wrong_input("noop", "a noop input", other)),
         }
     }
+
+    fn inline(&self) -> bool {
+        true
+    }
 }
 
 impl TaskKind for Spin {

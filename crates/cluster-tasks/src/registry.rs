@@ -8,6 +8,15 @@ use crate::{CancelToken, ErrorKind, Input, Output, TaskError};
 pub trait TaskKind: Send + Sync + 'static {
     /// Runs one task.
     fn run(&self, input: &Input, cancel: &CancelToken) -> Result<Output, TaskError>;
+
+    /// True for a kind that always finishes within microseconds and never
+    /// blocks (`noop`): the worker then runs it on the thread that received
+    /// it instead of waking a slot thread, which takes two thread switches
+    /// off its round trip. Such a task cannot be cancelled or time out
+    /// halfway. Leave it false for anything that computes or does I/O.
+    fn inline(&self) -> bool {
+        false
+    }
 }
 
 /// The task kinds a worker knows, by name.
@@ -44,6 +53,11 @@ impl Registry {
         self.kinds.keys().map(String::as_str)
     }
 
+    /// True if the kind `name` is known and declared [`TaskKind::inline`].
+    pub fn is_inline(&self, name: &str) -> bool {
+        self.kinds.get(name).is_some_and(|kind| kind.inline())
+    }
+
     /// Runs a task of kind `name`; an unknown kind is an error naming the
     /// kinds this registry knows.
     pub fn run(&self, name: &str, input: &Input, cancel: &CancelToken) -> Result<Output, TaskError> {
@@ -69,6 +83,15 @@ mod tests {
         let err = Registry::builtin().run("fib", &Input::Noop, &CancelToken::new()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::UnknownKind);
         assert_eq!(err.message, "unknown task kind `fib`; this worker knows: noop, spin, sum-primes");
+    }
+
+    #[test]
+    fn only_kinds_declared_inline_are() {
+        let reg = Registry::builtin();
+        assert!(reg.is_inline("noop"));
+        assert!(!reg.is_inline("spin"));
+        assert!(!reg.is_inline("sum-primes"));
+        assert!(!reg.is_inline("fib"));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub trait TypedKind: Send + Sync + 'static {
     type Input: Serialize + DeserializeOwned;
     /// What a task returns.
     type Output: Serialize + DeserializeOwned;
+    /// The kind always finishes within microseconds and never blocks: see
+    /// [`TaskKind::inline`].
+    const INLINE: bool = false;
     /// Runs one task (on a blocking thread; poll `cancel` if it is long).
     fn run(&self, input: Self::Input, cancel: &CancelToken) -> Result<Self::Output, TaskError>;
 }
@@ -62,6 +65,10 @@ impl<K: TypedKind> TaskKind for Typed<K> {
         let bytes = serde_json::to_vec(&output)
             .map_err(|e| TaskError::failed(format!("{} output cannot be encoded: {e}", K::NAME)))?;
         Ok(Output::Custom(bytes.into()))
+    }
+
+    fn inline(&self) -> bool {
+        K::INLINE
     }
 }
 

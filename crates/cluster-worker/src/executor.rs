@@ -1,7 +1,9 @@
 //! Runs tasks on exactly `cores` blocking threads ("slots"), never on the
-//! async runtime. Tasks wait in one FIFO queue; unstarted ones can be taken
-//! back (revoked, cancelled, returned on drain), running ones can be asked
-//! to stop through their cancel token.
+//! async runtime, except kinds declared inline (`noop`: nanoseconds, never
+//! blocking), which run on the thread that received them. Tasks wait in one
+//! FIFO queue; unstarted ones can be taken back (revoked, cancelled,
+//! returned on drain), running ones can be asked to stop through their
+//! cancel token.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -96,6 +98,20 @@ impl Executor {
         for _ in 0..added.min(self.threads.len()) {
             self.shared.ready.notify_one();
         }
+    }
+
+    /// Runs `job` here, on the caller's thread, if its kind is declared
+    /// inline, and sends its result; otherwise gives it back to be queued.
+    /// Waking a slot thread for a task that takes nanoseconds would cost
+    /// more than the task: two thread switches on the worker's side of a
+    /// small job's round trip.
+    pub(crate) fn run_inline(&self, job: Job) -> Option<Job> {
+        if !self.shared.registry.is_inline(&job.task.kind) {
+            return Some(job);
+        }
+        let done = within_limit(run_task(&self.shared.registry, &job, &CancelToken::new()), &self.shared);
+        let _ = job.reply.send(done);
+        None
     }
 
     /// Takes back the session's unstarted tasks among `keys`; returns them.
@@ -275,17 +291,7 @@ fn run_slot(shared: &Shared) {
             (job, token)
         };
         tracing::debug!(key = job.key, kind = %job.task.kind, "task started");
-        let mut done = run_task(&shared.registry, &job, &token);
-        let size = done.encoded_len();
-        if size > shared.max_result_bytes {
-            done.outcome = Some(error(
-                ErrorCode::ResultTooLarge,
-                format!(
-                    "result of {size} bytes is over the {}-byte message limit (--max-message-bytes)",
-                    shared.max_result_bytes
-                ),
-            ));
-        }
+        let mut done = within_limit(run_task(&shared.registry, &job, &token), shared);
         let mut state = lock(shared);
         match state.running.remove(&(job.session, job.key)) {
             Some(Running { adopted: Some((key, reply)), .. }) => {
@@ -301,6 +307,22 @@ fn run_slot(shared: &Shared) {
             }
         }
     }
+}
+
+/// `done`, or an error in its place if its result would not fit in a
+/// message.
+fn within_limit(mut done: Completion, shared: &Shared) -> Completion {
+    let size = done.encoded_len();
+    if size > shared.max_result_bytes {
+        done.outcome = Some(error(
+            ErrorCode::ResultTooLarge,
+            format!(
+                "result of {size} bytes is over the {}-byte message limit (--max-message-bytes)",
+                shared.max_result_bytes
+            ),
+        ));
+    }
+    done
 }
 
 fn error(code: ErrorCode, message: String) -> completion::Outcome {

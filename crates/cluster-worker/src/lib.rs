@@ -192,12 +192,19 @@ pub struct RunningWorker {
     phase: watch::Sender<session::Phase>,
     executor: Arc<executor::Executor>,
     server: ServerTask,
+    in_process: cluster_node::InProcess,
 }
 
 impl RunningWorker {
     /// The address it serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The URL that reaches this worker from its own process with no
+    /// socket in between (`inproc://...`; see [`cluster_node::InProcess`]).
+    pub fn in_process_url(&self) -> String {
+        self.in_process.url()
     }
 
     /// Drains: takes no new tasks, hands unstarted ones back to the
@@ -290,11 +297,14 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let services = &[<WorkerServiceServer<session::SessionService> as tonic::server::NamedService>::NAME];
     let (router, health) =
         cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, services).await?;
-    let router = router.add_service(
-        WorkerServiceServer::new(service)
-            .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(config.max_message_bytes),
+    let service = WorkerServiceServer::new(service)
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    let in_process = cluster_node::InProcess::register(
+        format!("worker-{addr}"),
+        tonic::service::Routes::new(service.clone()),
     );
+    let router = router.add_service(service);
     let server = ServerTask::spawn(router, listener, config.connections);
     health.set_serving(true).await;
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, advertise) {
@@ -302,7 +312,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
         cluster_node::spawn(registration.run(sessions_rx, security));
     }
     tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, health, phase, executor, server })
+    Ok(RunningWorker { addr, health, phase, executor, server, in_process })
 }
 
 #[cfg(test)]

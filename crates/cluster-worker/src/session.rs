@@ -172,8 +172,10 @@ impl Session {
                 }
                 Some(coordinator_message::Event::Assign(batch)) => {
                     // An assignment without a task runs as an empty task,
-                    // which fails alone ("unknown task kind ``").
-                    self.executor.enqueue(batch.tasks.into_iter().map(|a| Job {
+                    // which fails alone ("unknown task kind ``"). Inline
+                    // kinds run here and now; the rest queue for a slot.
+                    let executor = &self.executor;
+                    let jobs = batch.tasks.into_iter().map(|a| Job {
                         key: a.key,
                         session: self.id,
                         task: a.task.unwrap_or_default(),
@@ -184,7 +186,9 @@ impl Session {
                         },
                         timeout: a.timeout_ms.map(Duration::from_millis),
                         reply: done_tx.clone(),
-                    }));
+                    });
+                    let queued: Vec<Job> = jobs.filter_map(|job| executor.run_inline(job)).collect();
+                    executor.enqueue(queued);
                     None
                 }
                 Some(coordinator_message::Event::Revoke(request)) => {

@@ -43,14 +43,16 @@ class JobOptions(_message.Message):
     def __init__(self, name: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., require: _Optional[_Mapping[str, str]] = ..., unroutable_timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("options", "tasks", "resume")
+    __slots__ = ("options", "tasks", "resume", "end_of_input")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
+    END_OF_INPUT_FIELD_NUMBER: _ClassVar[int]
     options: JobOptions
     tasks: _containers.RepeatedCompositeFieldContainer[_tasks_pb2.Task]
     resume: ResumeJob
-    def __init__(self, options: _Optional[_Union[JobOptions, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_tasks_pb2.Task, _Mapping]]] = ..., resume: _Optional[_Union[ResumeJob, _Mapping]] = ...) -> None: ...
+    end_of_input: bool
+    def __init__(self, options: _Optional[_Union[JobOptions, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_tasks_pb2.Task, _Mapping]]] = ..., resume: _Optional[_Union[ResumeJob, _Mapping]] = ..., end_of_input: _Optional[bool] = ...) -> None: ...
 
 class ResumeJob(_message.Message):
     __slots__ = ("job_id",)
@@ -77,14 +79,16 @@ class Notice(_message.Message):
     def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
-    __slots__ = ("job_id", "durable", "tasks_received")
+    __slots__ = ("job_id", "durable", "tasks_received", "stream_reusable")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     DURABLE_FIELD_NUMBER: _ClassVar[int]
     TASKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_REUSABLE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     durable: bool
     tasks_received: int
-    def __init__(self, job_id: _Optional[int] = ..., durable: _Optional[bool] = ..., tasks_received: _Optional[int] = ...) -> None: ...
+    stream_reusable: bool
+    def __init__(self, job_id: _Optional[int] = ..., durable: _Optional[bool] = ..., tasks_received: _Optional[int] = ..., stream_reusable: _Optional[bool] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("results",)

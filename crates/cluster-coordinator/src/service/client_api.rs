@@ -12,6 +12,7 @@ use cluster_proto::{
     SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
@@ -19,12 +20,18 @@ use crate::error::CoordinatorError;
 use crate::sched::{FailureCode, JobId, NewTask, Outcome};
 use crate::wire;
 
+#[derive(Clone)]
 pub(crate) struct ClientApi {
     pub(crate) actor: ActorHandle,
     pub(crate) max_message_bytes: usize,
 }
 
 type ResultStream = Pin<Box<dyn Stream<Item = Result<SubmitResponse, Status>> + Send>>;
+
+/// Where a job's task reader hands the submission stream back when the
+/// client ended the job's input with `end_of_input`: the stream's next job.
+type NextJob = oneshot::Sender<Streaming<SubmitRequest>>;
+type NextJobRx = oneshot::Receiver<Streaming<SubmitRequest>>;
 
 #[tonic::async_trait]
 impl ClientService for ClientApi {
@@ -35,7 +42,8 @@ impl ClientService for ClientApi {
         request: Request<Streaming<SubmitRequest>>,
     ) -> Result<Response<Self::SubmitStream>, Status> {
         let client = request.remote_addr();
-        Ok(Response::new(self.inner_submit(request.into_inner(), client).await?))
+        let first = self.open(request.into_inner(), client).await?;
+        Ok(Response::new(self.jobs_on_stream(first, client)))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -49,17 +57,58 @@ impl ClientService for ClientApi {
 }
 
 impl ClientApi {
-    async fn inner_submit(
+    /// Opens the job that the stream's next message starts: its events, and
+    /// where its reader hands the stream back for the next job (see
+    /// `end_of_input`).
+    async fn open(
         &self,
         mut incoming: Streaming<SubmitRequest>,
         client: Option<std::net::SocketAddr>,
-    ) -> Result<ResultStream, CoordinatorError> {
+    ) -> Result<(ResultStream, NextJobRx), CoordinatorError> {
         // The first message carries the job's options (and maybe tasks).
         let first = incoming.message().await.map_err(|s| stream_error(s, self.max_message_bytes))?;
         let Some(mut first) = first else { return Err(CoordinatorError::EmptySubmission) };
-        if let Some(resume) = first.resume.take() {
-            return self.resume(JobId(resume.job_id), first, incoming).await;
-        }
+        let (next_tx, next_rx) = oneshot::channel();
+        let job = match first.resume.take() {
+            Some(resume) => self.resume(JobId(resume.job_id), first, incoming, next_tx).await?,
+            None => self.open_job(first, incoming, client, next_tx).await?,
+        };
+        Ok((job, next_rx))
+    }
+
+    /// The events of the stream's jobs, one job after another: when a job's
+    /// events end and its reader handed the stream back, the next message
+    /// opens the next job. A client that half-closes between jobs ends the
+    /// stream (OK); a job that fails ends it with its status.
+    fn jobs_on_stream(
+        &self,
+        first: (ResultStream, NextJobRx),
+        client: Option<std::net::SocketAddr>,
+    ) -> ResultStream {
+        let state = (self.clone(), Some(first));
+        Box::pin(futures::stream::unfold(state, move |(api, current)| async move {
+            let (mut job, mut next) = current?;
+            loop {
+                if let Some(event) = job.next().await {
+                    return Some((event, (api, Some((job, next)))));
+                }
+                let incoming = next.await.ok()?;
+                match api.open(incoming, client).await {
+                    Ok((stream, rx)) => (job, next) = (stream, rx),
+                    Err(CoordinatorError::EmptySubmission) => return None,
+                    Err(error) => return Some((Err(error.into()), (api, None))),
+                }
+            }
+        }))
+    }
+
+    async fn open_job(
+        &self,
+        mut first: SubmitRequest,
+        incoming: Streaming<SubmitRequest>,
+        client: Option<std::net::SocketAddr>,
+        next: NextJob,
+    ) -> Result<ResultStream, CoordinatorError> {
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
         let opened = self.actor.open_job(tx.clone(), spec, client).await?;
@@ -72,7 +121,7 @@ impl ClientApi {
                     return;
                 }
             }
-            reader.run(first, incoming).await
+            reader.run(first, incoming, next).await
         });
         self.watch_client(job, tx);
         Ok(Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes)))
@@ -85,12 +134,13 @@ impl ClientApi {
         job: JobId,
         first: SubmitRequest,
         incoming: Streaming<SubmitRequest>,
+        next: NextJob,
     ) -> Result<ResultStream, CoordinatorError> {
         let (tx, rx) = job_channel();
         let resumed = self.actor.resume_job(job, tx.clone()).await?;
         let Ok(Some(snapshot)) = resumed.snapshot.await else { return Err(CoordinatorError::LostJob(job)) };
         let tasks_received = if resumed.running { resumed.tasks_received } else { snapshot.submitted };
-        let accepted = JobAccepted { job_id: job.0, durable: true, tasks_received };
+        let accepted = JobAccepted { job_id: job.0, durable: true, tasks_received, stream_reusable: true };
         let mut prefix = vec![wire::response(submit_response::Event::Accepted(accepted))];
         prefix.extend(wire::stored_result_messages(snapshot.results, self.max_message_bytes));
         tracing::info!(job = job.0, tasks_received, running = resumed.running, "a client resumed the job");
@@ -103,7 +153,7 @@ impl ClientApi {
         }
         self.actor.release(job);
         let reader = self.reader(job, true, tx.clone());
-        cluster_node::spawn(reader.run(first, incoming));
+        cluster_node::spawn(reader.run(first, incoming, next));
         self.watch_client(job, tx);
         let live = job_stream(rx, job, self.actor.clone(), true, self.max_message_bytes);
         Ok(Box::pin(futures::stream::iter(prefix.into_iter().map(Ok)).chain(live)))
@@ -157,7 +207,8 @@ fn job_stream(
             }
             let (messages, last): (Vec<Result<SubmitResponse, Status>>, bool) = match event {
                 JobEvent::Accepted(job) => {
-                    let accepted = JobAccepted { job_id: job.0, durable, tasks_received: 0 };
+                    let accepted =
+                        JobAccepted { job_id: job.0, durable, tasks_received: 0, stream_reusable: true };
                     let accepted = submit_response::Event::Accepted(accepted);
                     (vec![Ok(wire::response(accepted))], false)
                 }
@@ -192,13 +243,14 @@ struct TaskReader {
 }
 
 impl TaskReader {
-    /// Reads until the client half-closes (the job's input is complete) or
-    /// the stream fails (the job is cancelled). Tasks go to the actor in
+    /// Reads until the client half-closes or sends `end_of_input` (the
+    /// job's input is complete; then the stream goes to `next`, for the
+    /// stream's next job) or the stream fails (the job is cancelled). Tasks go to the actor in
     /// chunks, each first admitted (see `Admission`), so a client that
     /// submits faster than the cluster runs waits here, and HTTP/2 flow
     /// control pushes back on it: the coordinator's queue stays within
     /// `--max-queued` tasks and `--max-queued-bytes`.
-    async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>) {
+    async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>, next_job: NextJob) {
         let chunk = self.actor.admission.chunk();
         // Ids seen so far, to refuse a repeated one; kept only while the
         // client is still sending.
@@ -220,6 +272,7 @@ impl TaskReader {
                     }
                 },
             };
+            let end_of_input = request.end_of_input;
             if let Some(id) = request.tasks.iter().map(|task| task.id).find(|&id| !ids.insert(id)) {
                 let error = CoordinatorError::DuplicateTaskId { job: self.job, id };
                 tracing::info!(job = self.job.0, "submission refused: {error}");
@@ -241,6 +294,11 @@ impl TaskReader {
                 };
                 let (fits, rejected) = self.check_sizes(part.into_iter());
                 self.actor.submit(self.job, fits, rejected, permits);
+            }
+            if end_of_input {
+                self.actor.close_input(self.job);
+                let _ = next_job.send(incoming);
+                return;
             }
         }
     }

@@ -200,7 +200,7 @@ impl Target {
         for (worker, why) in cluster.wait_for_workers(Duration::from_secs(5)).await? {
             eprintln!("warning: worker {worker} is not reachable, running without it: {why}");
         }
-        Ok((Client::connect_with(&cluster.url(), cluster.security()).await?, Some(cluster)))
+        Ok((cluster.client().await?, Some(cluster)))
     }
 }
 
