@@ -139,8 +139,11 @@ impl Observer {
 
     pub(super) fn job_opened(&mut self, job: JobId, spec: &JobSpec, client: Option<SocketAddr>) {
         self.counters.jobs_started += 1;
+        // DEBUG: a line per small job costs its round trip a write(2) on
+        // the actor's thread; the job's end is logged at INFO with all of
+        // this, and `status` shows the jobs running.
         let client_address = client.map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(
+        tracing::debug!(
             job = job.0,
             name = %spec.name,
             client = %client_address,
