@@ -128,3 +128,19 @@ async fn small_jobs_go_on_after_the_coordinator_restarts_between_them() -> Resul
     assert_eq!(sums.len(), 1);
     Ok(())
 }
+
+/// The stream a client keeps open between small jobs does not hold a
+/// coordinator's shutdown: SIGTERM ends it at once, and the coordinator
+/// never has to cut open calls off after its grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_shared_stream_does_not_hold_the_coordinators_shutdown() -> Result<()> {
+    let mut cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
+    let mut client = cluster.client().await?;
+    assert_eq!(client.run("one", vec![tasks::noop(0)], |_| {}).await?.succeeded, 1);
+    cluster.coordinator.signal(cluster_testkit::Signal::Term);
+    let status = cluster.coordinator.wait_exit(std::time::Duration::from_secs(30))?;
+    let log = cluster.coordinator.log();
+    assert!(status.success(), "{status}: {log}");
+    assert!(!log.contains("calls still open"), "the idle stream held the shutdown: {log}");
+    Ok(())
+}

@@ -153,6 +153,8 @@ pub struct RunningCoordinator {
     server: ServerTask,
     metrics: Option<cluster_node::MetricsServer>,
     in_process: cluster_node::InProcess,
+    /// Set when the coordinator stops: ends client streams idle between jobs.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl RunningCoordinator {
@@ -182,6 +184,7 @@ impl RunningCoordinator {
     pub async fn shutdown(mut self) {
         self.health.set_serving(false).await;
         self.actor.shutdown().await;
+        let _ = self.stopping.send(true);
         for link in &self.links {
             link.abort();
         }
@@ -237,7 +240,9 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
     for worker in &config.workers {
         links.push(cluster_node::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone())));
     }
-    let client_api = service::client_api::ClientApi { actor: actor.clone(), max_message_bytes };
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+    let client_api =
+        service::client_api::ClientApi { actor: actor.clone(), max_message_bytes, stopping: stopping_rx };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
     let (router, health) =
         cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, SERVICES).await?;
@@ -272,5 +277,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, health, actor, links, server, metrics, in_process })
+    Ok(RunningCoordinator { addr, health, actor, links, server, metrics, in_process, stopping })
 }

@@ -24,6 +24,8 @@ use crate::wire;
 pub(crate) struct ClientApi {
     pub(crate) actor: ActorHandle,
     pub(crate) max_message_bytes: usize,
+    /// True once the coordinator stops.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 type ResultStream = Pin<Box<dyn Stream<Item = Result<SubmitResponse, Status>> + Send>>;
@@ -93,7 +95,14 @@ impl ClientApi {
                     return Some((event, (api, Some((job, next)))));
                 }
                 let incoming = next.await.ok()?;
-                match api.open(incoming, client).await {
+                let mut stopping = api.stopping.clone();
+                let opened = tokio::select! {
+                    opened = api.open(incoming, client) => opened,
+                    // Idle between jobs: a stopping coordinator ends the
+                    // stream (OK) rather than hold its shutdown.
+                    _ = stopping.wait_for(|stopping| *stopping) => return None,
+                };
+                match opened {
                     Ok((stream, rx)) => (job, next) = (stream, rx),
                     Err(CoordinatorError::EmptySubmission) => return None,
                     Err(error) => return Some((Err(error.into()), (api, None))),
