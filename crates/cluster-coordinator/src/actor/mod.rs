@@ -8,28 +8,29 @@ mod admission;
 mod comm;
 mod durable;
 mod handle;
+mod jobs;
 mod observe;
+mod status;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap as HashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::error::{CoordinatorError, LinkError, SessionEnd};
-use crate::sched::{
-    Core, CoreConfig, Finished, FinishedJob, Held, JobId, JobSpec, JobStats, NewTask, Outcome, TaskKey,
-    WorkerDesc, WorkerId,
-};
+use crate::sched::{Core, CoreConfig, JobId, WorkerId};
 pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
 pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
 pub(crate) use durable::{Durability, Opened, Resumed};
 pub(crate) use handle::ActorHandle;
-use handle::{CancelReason, Command};
+use handle::Command;
 pub(crate) use observe::{Counters, Histogram, BUCKETS_MICROS, FAILURE_CODES};
+pub(crate) use status::{LinkState, StatusReport, WorkerRow};
+use workers::{Link, RowKey};
 
 /// Most commands applied before the actor schedules and flushes.
 const MAX_ROUND: usize = 4096;
@@ -41,69 +42,6 @@ pub(crate) const MAX_UNREAD_BYTES: u64 = 4 << 20;
 
 /// How often the actor looks at the clock (to forget lost workers).
 const CLOCK_TICK: Duration = Duration::from_millis(100);
-
-/// Where a worker address stands, for status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinkState {
-    /// Being dialled; not in a session yet.
-    Connecting,
-    /// In a session, taking tasks.
-    Active,
-    /// In a session, taking no new tasks.
-    Draining,
-    /// Its session ended.
-    Lost,
-}
-
-/// One worker address as status shows it.
-#[derive(Debug, Clone)]
-pub(crate) struct WorkerRow {
-    pub(crate) address: String,
-    /// What the worker said of itself; `None` if it never answered.
-    pub(crate) desc: Option<WorkerDesc>,
-    pub(crate) state: LinkState,
-    pub(crate) in_flight: u64,
-    pub(crate) completed: u64,
-    /// Of those, failed.
-    pub(crate) failed: u64,
-    /// Of the tasks in flight, those running.
-    pub(crate) running: u64,
-    /// Cores held by tasks taken back after overrunning.
-    pub(crate) stuck: u32,
-    pub(crate) last_error: String,
-}
-
-/// The cluster as the coordinator sees it.
-#[derive(Debug, Clone)]
-pub(crate) struct StatusReport {
-    pub(crate) workers: Vec<WorkerRow>,
-    pub(crate) queued: u64,
-    pub(crate) active_jobs: u64,
-    pub(crate) late_results: u64,
-    pub(crate) jobs: Vec<JobStats>,
-    /// The last jobs that ended, oldest first.
-    pub(crate) recent_jobs: Vec<FinishedJob>,
-}
-
-/// How status rows are keyed: a worker by its id; an address the
-/// coordinator dials and has not reached yet, by the address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum RowKey {
-    Worker(String),
-    Address(String),
-}
-
-/// A worker the coordinator knows (or an address it dials), with its
-/// current session.
-struct Link {
-    worker: Option<WorkerId>,
-    address: String,
-    desc: Option<WorkerDesc>,
-    state: LinkState,
-    last_error: String,
-    /// When its session ended, for forgetting it.
-    lost_at: Option<Instant>,
-}
 
 /// The actor's state.
 struct Actor {
@@ -251,105 +189,6 @@ impl Actor {
         }
     }
 
-    /// A session opened. One session per worker id: a worker that opens a
-    /// new one (it re-registered, or one address was registered twice)
-    /// replaces its old session, whose unstarted tasks go back to the queue.
-    fn worker_up(
-        &mut self,
-        desc: WorkerDesc,
-        held: Vec<Held>,
-        tx: WorkerTx,
-        reply: oneshot::Sender<WorkerId>,
-    ) {
-        let id = WorkerId(self.next_worker);
-        self.next_worker += 1;
-        if reply.send(id).is_err() {
-            return; // the link gave up waiting
-        }
-        let key = RowKey::Worker(desc.id.clone());
-        let (worker, address) = (desc.name.as_str(), desc.address.as_str());
-        let (cores, weight) = (desc.cores, desc.weight);
-        match self.links.get(&key).map(|link| (link.worker, link.lost_at)) {
-            Some((Some(old), _)) => {
-                tracing::info!(worker, address, "worker opened a new session; its old one is closed");
-                self.end_session(old);
-            }
-            Some((None, Some(lost_at))) => {
-                let away_ms = lost_at.elapsed().as_millis() as u64;
-                tracing::info!(worker, address, cores, weight, away_ms, "worker rejoined");
-            }
-            _ => tracing::info!(worker, id = %desc.id, address, cores, weight, "worker joined"),
-        }
-        self.comm.workers.insert(id, tx);
-        self.sessions.insert(id, key.clone());
-        self.links.remove(&RowKey::Address(desc.address.clone()));
-        let link = Link {
-            worker: Some(id),
-            address: desc.address.clone(),
-            desc: Some(desc.clone()),
-            state: LinkState::Active,
-            last_error: String::new(),
-            lost_at: None,
-        };
-        self.links.insert(key, link);
-        let worker_id = desc.id.clone();
-        self.core.add_worker(id, desc);
-        self.adopt(id, &worker_id, held);
-    }
-
-    /// Takes a session out of the scheduler; dropping its sender closes
-    /// the stream to the worker. Returns its row.
-    fn end_session(&mut self, id: WorkerId) -> Option<RowKey> {
-        let key = self.sessions.remove(&id)?;
-        self.comm.workers.remove(&id);
-        self.core.remove_worker(id, &mut self.comm);
-        Some(key)
-    }
-
-    fn worker_down(&mut self, id: WorkerId, reason: SessionEnd) {
-        let Some(key) = self.end_session(id) else { return };
-        let Some(link) = self.links.get_mut(&key) else { return };
-        let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
-        if link.state == LinkState::Draining {
-            if let Some(id) = link.desc.as_ref().map(|d| d.id.clone()) {
-                if let Some(durable) = &self.durable {
-                    durable.store.send(crate::store::Op::WorkerGone { id });
-                }
-            }
-            tracing::info!(worker = %name, address = %link.address, %reason, "worker left after draining");
-        } else {
-            tracing::warn!(worker = %name, address = %link.address, %reason, "worker lost: {reason}");
-        }
-        link.worker = None;
-        link.state = LinkState::Lost;
-        link.last_error = reason.to_string();
-        link.lost_at = Some(Instant::now());
-    }
-
-    fn link_failed(&mut self, address: String, error: LinkError) {
-        let reached = self.links.values().any(|l| l.worker.is_some() && l.address == address);
-        if reached {
-            return; // a worker there is in session; this was another dial
-        }
-        let link = self.links.entry(RowKey::Address(address.clone())).or_insert_with(|| Link {
-            worker: None,
-            address,
-            desc: None,
-            state: LinkState::Connecting,
-            last_error: String::new(),
-            lost_at: None,
-        });
-        link.last_error = error.to_string();
-    }
-
-    /// Tells the scheduler how many workers are connected or being dialled
-    /// (what a waiting client is told); counted when links change, not per
-    /// round.
-    fn count_known_workers(&mut self) {
-        let known = self.links.values().filter(|link| link.state != LinkState::Lost).count();
-        self.core.set_known_workers(known);
-    }
-
     /// Time passed: tasks far over their timeout are taken back from
     /// workers that never reported them; lost workers long gone leave status.
     fn on_clock(&mut self, now: Instant) {
@@ -357,175 +196,5 @@ impl Actor {
         let forget = self.forget_lost;
         self.links.retain(|_, link| link.lost_at.is_none_or(|at| now.duration_since(at) < forget));
         self.durable_clock(now);
-    }
-
-    fn completions(&mut self, worker: WorkerId, batch: Vec<(TaskKey, Finished)>) {
-        for (key, done) in batch {
-            if let Outcome::Failed { code: crate::sched::FailureCode::TimedOut, .. } = done.outcome {
-                self.comm.observe.attempt_timed_out();
-            }
-            self.core.complete(worker, key, done, &mut self.comm);
-        }
-    }
-
-    fn draining(&mut self, worker: WorkerId, returned: Vec<TaskKey>) {
-        self.core.drain_worker(worker, &returned);
-        let Some(link) = self.sessions.get(&worker).and_then(|key| self.links.get_mut(key)) else { return };
-        if link.state != LinkState::Draining {
-            let name = link.desc.as_ref().map_or(link.address.as_str(), |d| d.name.as_str());
-            let returned = returned.len();
-            tracing::info!(worker = %name, address = %link.address, returned, "worker is draining: it takes no new tasks");
-        }
-        link.state = LinkState::Draining;
-    }
-
-    fn open_job(
-        &mut self,
-        tx: JobTx,
-        spec: JobSpec,
-        client: Option<std::net::SocketAddr>,
-        reply: oneshot::Sender<Result<Opened, CoordinatorError>>,
-    ) {
-        if self.closing {
-            let _ = reply.send(Err(CoordinatorError::ShuttingDown));
-            return;
-        }
-        let job = JobId(self.next_job);
-        self.next_job += 1;
-        let durable = match &self.durable {
-            // Accepted once it is written; its tasks wait for that too.
-            Some(durable) => {
-                let (ready, durable_rx) = oneshot::channel();
-                let accepted = tx.clone();
-                let on_durable = Box::new(move || {
-                    if accepted.send(JobEvent::Accepted(job)).is_ok() {
-                        let _ = ready.send(());
-                    }
-                });
-                let next_job = self.next_job;
-                durable.store.send(crate::store::Op::OpenJob {
-                    id: job,
-                    spec: spec.clone(),
-                    next_job,
-                    on_durable,
-                });
-                Some(durable_rx)
-            }
-            None => {
-                if tx.send(JobEvent::Accepted(job)).is_err() {
-                    return;
-                }
-                None
-            }
-        };
-        if reply.send(Ok(Opened { job, durable })).is_ok() {
-            self.comm.jobs.insert(job, tx);
-            self.comm.observe.job_opened(job, &spec, client);
-            self.core.open_job(job, spec);
-        }
-    }
-
-    fn submit(&mut self, job: JobId, tasks: Vec<NewTask>, rejected: Vec<(u64, Outcome)>, permits: Permits) {
-        self.held.tasks += permits.tasks;
-        self.held.bytes += permits.bytes;
-        self.comm.observe.submitted(job, tasks.iter().map(|task| task.id));
-        self.comm.observe.submitted(job, rejected.iter().map(|(id, _)| *id));
-        if self.durable.is_some() {
-            let received = (tasks.len() + rejected.len()) as u64;
-            let stored = tasks.iter().map(|task| (task.id, task.payload.clone())).collect();
-            self.store(crate::store::Op::Tasks { job, tasks: stored, received });
-        }
-        self.core.submit(job, tasks, &mut self.comm);
-        for (id, outcome) in rejected {
-            self.core.reject(job, id, outcome, &mut self.comm);
-        }
-    }
-
-    /// The job's client took results: dispatch goes on unless it is still
-    /// over the bound (then its stream tells again when it is not).
-    fn client_read(&mut self, job: JobId) {
-        if self.comm.jobs.get(&job).is_some_and(|tx| tx.unread() < MAX_UNREAD_BYTES) {
-            self.core.resume_job(job);
-        }
-    }
-
-    fn cancel_job(&mut self, job: JobId, reason: CancelReason) {
-        // A job is known while it runs (its stream open, or detached):
-        // `Cancel` of any other id answers NOT_FOUND.
-        let reason = match reason {
-            CancelReason::Requested(reply) if self.core.job_submitted(job).is_none() => {
-                let _ = reply.send(Err(CoordinatorError::UnknownJob(job)));
-                return;
-            }
-            // A client that left after another resumed the job: nothing.
-            CancelReason::Disconnected(tx)
-                if self.comm.jobs.get(&job).is_some_and(|now| !now.same_channel(&tx)) =>
-            {
-                return;
-            }
-            // With durable state: detached, or already detached.
-            CancelReason::Disconnected(_) if self.detach(job) || self.detached.contains_key(&job) => return,
-            reason => reason,
-        };
-        self.detached.remove(&job);
-        self.store(crate::store::Op::Forget { job });
-        let cancelled = self.core.cancel_job(job, &mut self.comm);
-        self.comm.observe.cancelled(cancelled);
-        match reason {
-            CancelReason::Disconnected(_) => {
-                if self.comm.jobs.remove(&job).is_some() {
-                    self.comm
-                        .observe
-                        .job_ended(job, &format_args!("its client went away ({cancelled} cancelled)"));
-                }
-            }
-            CancelReason::Requested(reply) => {
-                self.comm.end_job(job, CoordinatorError::CancelledByRequest(job));
-                let _ = reply.send(Ok(cancelled));
-            }
-            CancelReason::Failed(error) => self.comm.end_job(job, error),
-        }
-    }
-
-    fn shutdown(&mut self, reply: oneshot::Sender<()>) {
-        self.closing = true;
-        let jobs: Vec<JobId> = self.comm.jobs.keys().copied().collect();
-        for job in jobs {
-            let left = self.core.cancel_job(job, &mut self.comm);
-            self.comm.observe.cancelled(left);
-            self.comm.end_job(job, CoordinatorError::ShutDownWithTasksLeft { job, left });
-        }
-        self.comm.flush(u64::MAX);
-        let _ = reply.send(());
-    }
-
-    fn status(&self) -> StatusReport {
-        let stats: HashMap<WorkerId, _> = self.core.worker_stats().into_iter().map(|s| (s.id, s)).collect();
-        let workers = self
-            .links
-            .values()
-            .map(|link| {
-                let stats = link.worker.and_then(|id| stats.get(&id));
-                WorkerRow {
-                    address: link.address.clone(),
-                    desc: link.desc.clone(),
-                    state: link.state,
-                    in_flight: stats.map_or(0, |s| s.in_flight),
-                    completed: stats.map_or(0, |s| s.completed),
-                    failed: stats.map_or(0, |s| s.failed),
-                    running: stats.map_or(0, |s| s.running),
-                    stuck: stats.map_or(0, |s| s.stuck),
-                    last_error: link.last_error.clone(),
-                }
-            })
-            .collect();
-        StatusReport {
-            workers,
-            queued: self.core.queued(),
-            active_jobs: self.core.active_jobs() as u64,
-            late_results: self.core.late_results(),
-            jobs: self.core.job_stats(),
-            recent_jobs: self.core.recent_jobs(),
-        }
     }
 }

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::sched::{FailureCode, Finished, Outcome};
+use crate::error::CoordinatorError;
+use crate::sched::{FailureCode, Finished, JobSpec, NewTask, Outcome, TaskKey, WorkerDesc};
 
 const FORGET: Duration = Duration::from_secs(300);
 
