@@ -153,17 +153,15 @@ impl TaskKind for Exec {
         };
         let worker = input.env.get("CLUSTER_WORKER").map_or("(unnamed)", String::as_str);
         self.check_allowed(program, worker)?;
-        let scratch =
-            match &input.working_dir {
-                Some(_) => None,
-                None => Some(Scratch::take().map_err(|e| {
+        let temp;
+        let dir = match &input.working_dir {
+            Some(dir) => dir.as_path(),
+            None => {
+                temp = tempfile::Builder::new().prefix("cluster-exec-").tempdir().map_err(|e| {
                     TaskError::failed(format!("cannot make a directory for the command: {e}"))
-                })?),
-            };
-        let dir = match (&input.working_dir, &scratch) {
-            (Some(dir), _) => dir.as_path(),
-            (None, Some(scratch)) => scratch.path(),
-            (None, None) => unreachable!("a scratch directory is taken when none is given"),
+                })?;
+                temp.path()
+            }
         };
         let mut child = self.command(input, dir).spawn().map_err(|e| {
             let why = if e.kind() == IoErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
@@ -183,9 +181,6 @@ impl TaskKind for Exec {
             supervise(&mut child, &group, limit, cancel)
         });
         group.kill();
-        if let Some(scratch) = scratch {
-            scratch.give_back();
-        }
         let (status, stdout, stderr) = result?;
         if cancel.is_cancelled() && status.code().is_none() {
             return Err(TaskError {
@@ -201,40 +196,6 @@ impl TaskKind for Exec {
             stdout_truncated: stdout.truncated,
             stderr_truncated: stderr.truncated,
         })))
-    }
-}
-
-/// The empty directory a command runs in when the task names none. Making
-/// and removing a directory costs about 120 us on this project's VM disk,
-/// a fifth of spawning `/bin/true`, so each slot thread keeps one and hands
-/// it to its next command as long as the last one left it empty; one left
-/// with files in it is removed with them, and the next command gets a new
-/// one.
-struct Scratch(tempfile::TempDir);
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Option<tempfile::TempDir>> = const { std::cell::RefCell::new(None) };
-}
-
-impl Scratch {
-    fn take() -> std::io::Result<Scratch> {
-        match SCRATCH.with(|kept| kept.borrow_mut().take()) {
-            Some(dir) => Ok(Scratch(dir)),
-            None => tempfile::Builder::new().prefix("cluster-exec-").tempdir().map(Scratch),
-        }
-    }
-
-    fn path(&self) -> &std::path::Path {
-        self.0.path()
-    }
-
-    /// Keeps the directory for this thread's next command if it is empty
-    /// (and still there); otherwise removes it.
-    fn give_back(self) {
-        let empty = std::fs::read_dir(self.0.path()).is_ok_and(|mut entries| entries.next().is_none());
-        if empty {
-            SCRATCH.with(|kept| *kept.borrow_mut() = Some(self.0));
-        }
     }
 }
 
