@@ -144,3 +144,21 @@ async fn an_idle_shared_stream_does_not_hold_the_coordinators_shutdown() -> Resu
     assert!(!log.contains("calls still open"), "the idle stream held the shutdown: {log}");
     Ok(())
 }
+
+/// A registration names a worker by host:port only: a URL (which could
+/// name the coordinator's own in-process servers) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_with_a_url_instead_of_host_port_is_refused() -> Result<()> {
+    use cluster_proto::registry_service_client::RegistryServiceClient;
+    let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
+    let mut registry = RegistryServiceClient::connect(cluster.url()).await?;
+    for address in ["inproc://worker-127.0.0.1:1", "http://127.0.0.1:1"] {
+        let request = cluster_proto::RegisterRequest { address: address.into(), worker_id: String::new() };
+        let status = registry.register(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert_eq!(status.message(), format!("`{address}` is not a host:port address"));
+    }
+    let mut client = cluster.client().await?;
+    assert_eq!(client.status().await?.workers.len(), 1);
+    Ok(())
+}

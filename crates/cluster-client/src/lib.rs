@@ -312,26 +312,38 @@ impl Client {
         on_event: &mut impl FnMut(JobEvent),
     ) -> Result<JobSummary, ClientError> {
         request.end_of_input = true;
-        let idle = self.small_jobs.idle.take();
-        let sent = match idle.and_then(SharedStream::if_open) {
-            Some(stream) => stream.send(request),
-            None => Err(Box::new(request)),
-        };
-        let mut stream = match sent {
-            Ok(stream) => stream,
-            Err(request) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let _ = tx.send(*request);
-                let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
-                match self.inner.submit(requests).await {
-                    Ok(response) => SharedStream { requests: Some(tx), responses: response.into_inner() },
-                    Err(status) => return Err(self.explain(status).await),
-                }
+        let kept = self.small_jobs.idle.take().and_then(SharedStream::if_open);
+        if let Some(stream) = kept.and_then(|stream| stream.send(request.clone())) {
+            // The kept stream may have ended under the request (the
+            // coordinator stopped or restarted): the job was then never
+            // accepted, and goes again on a new stream.
+            match self.finish_small(stream, on_event).await {
+                (Err(_), false) => {}
+                (outcome, _) => return outcome,
             }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(request);
+        let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        let stream = match self.inner.submit(requests).await {
+            Ok(response) => SharedStream { requests: Some(tx), responses: response.into_inner() },
+            Err(status) => return Err(self.explain(status).await),
         };
-        let mut reusable = true;
-        let outcome = read_job(&mut stream.responses, on_event, |accepted| {
-            if !accepted.stream_reusable {
+        self.finish_small(stream, on_event).await.0
+    }
+
+    /// Reads a small job's events from the shared stream, and keeps the
+    /// stream for the next one if the job succeeded; also says whether the
+    /// coordinator accepted the job.
+    async fn finish_small(
+        &mut self,
+        mut stream: SharedStream,
+        on_event: &mut impl FnMut(JobEvent),
+    ) -> (Result<JobSummary, ClientError>, bool) {
+        let (mut accepted, mut reusable) = (false, true);
+        let outcome = read_job(&mut stream.responses, on_event, |answer| {
+            accepted = true;
+            if !answer.stream_reusable {
                 // An older coordinator: the job's input ends with the stream's.
                 reusable = false;
                 stream.requests = None;
@@ -346,7 +358,7 @@ impl Client {
         } else if outcome.is_ok() {
             self.small_jobs.idle = Some(stream);
         }
-        outcome
+        (outcome, accepted)
     }
 }
 
@@ -358,12 +370,10 @@ impl SharedStream {
         open.then_some(self)
     }
 
-    /// Sends the next job's message, or gives it back if the stream is gone.
-    fn send(self, request: SubmitRequest) -> Result<Self, Box<SubmitRequest>> {
-        match &self.requests {
-            Some(requests) => requests.send(request).map(|()| self).map_err(|unsent| Box::new(unsent.0)),
-            None => Err(Box::new(request)),
-        }
+    /// Sends the next job's message; `None` if the stream is gone.
+    fn send(self, request: SubmitRequest) -> Option<Self> {
+        self.requests.as_ref()?.send(request).ok()?;
+        Some(self)
     }
 }
 

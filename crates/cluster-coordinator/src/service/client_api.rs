@@ -99,8 +99,10 @@ impl ClientApi {
                 let opened = tokio::select! {
                     opened = api.open(incoming, client) => opened,
                     // Idle between jobs: a stopping coordinator ends the
-                    // stream (OK) rather than hold its shutdown.
-                    _ = stopping.wait_for(|stopping| *stopping) => return None,
+                    // stream (UNAVAILABLE) rather than hold its shutdown.
+                    _ = stopping.wait_for(|stopping| *stopping) => {
+                        return Some((Err(CoordinatorError::ShuttingDown.into()), (api, None)));
+                    }
                 };
                 match opened {
                     Ok((stream, rx)) => (job, next) = (stream, rx),

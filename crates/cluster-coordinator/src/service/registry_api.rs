@@ -26,7 +26,10 @@ impl RegistryService for RegistryApi {
 impl RegistryApi {
     async fn inner_register(&self, request: RegisterRequest) -> Result<RegisterResponse, CoordinatorError> {
         let RegisterRequest { address, worker_id } = request;
-        if address.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&address) {
+        // host:port only: a URL here could name a scheme the coordinator
+        // dials differently (inproc:// reaches a server of its own process).
+        let url = address.contains("://");
+        if url || (address.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&address)) {
             return Err(CoordinatorError::BadAddress(address));
         }
         let expected = (!worker_id.is_empty()).then_some(worker_id.as_str());
