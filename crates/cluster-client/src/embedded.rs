@@ -84,7 +84,9 @@ impl Embedded {
         self.coordinator.url()
     }
 
-    /// A client of the embedded coordinator, in process.
+    /// A client of the embedded coordinator, in process. Use it on the
+    /// runtime the cluster was started on: in process, the coordinator's
+    /// work for each job runs on the caller's runtime, and ends with it.
     pub async fn client(&self) -> Result<Client, ClientError> {
         Client::connect_with(&self.coordinator.in_process_url(), &self.security).await
     }

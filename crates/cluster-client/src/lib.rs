@@ -79,7 +79,12 @@ impl ClientError {
     pub fn is_cluster_failure(&self) -> bool {
         use tonic::Code;
         match self {
-            ClientError::Connect(e) => matches!(e, cluster_node::DialError::Connect { .. }),
+            ClientError::Connect(e) => {
+                matches!(
+                    e,
+                    cluster_node::DialError::Connect { .. } | cluster_node::DialError::NoInProcessServer(_)
+                )
+            }
             ClientError::Incomplete | ClientError::ConnectionLost(_) | ClientError::JobLost(_) => true,
             ClientError::NotACoordinator | ClientError::NotPlaintext(_) => false,
             ClientError::Status { code, .. } => {

@@ -250,7 +250,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes);
     let in_process = cluster_node::InProcess::register(
-        format!("coordinator-{addr}"),
+        "coordinator",
+        addr,
         tonic::service::Routes::new(client_api.clone()),
     );
     let router = router

@@ -40,10 +40,13 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    /// Registers `routes` under `name` (replacing any server registered
-    /// under it) until the returned guard is dropped.
-    pub fn register(name: impl Into<String>, routes: Routes) -> Self {
-        let name = name.into();
+    /// Registers `routes` until the returned guard is dropped, under a name
+    /// made of `role`, a number unique in this process, and `detail` (say,
+    /// the server's address), so no two registrations ever share one.
+    pub fn register(role: &str, detail: impl std::fmt::Display, routes: Routes) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{role}-{n}-{detail}");
         servers().insert(name.clone(), routes);
         Self { name }
     }
@@ -56,7 +59,10 @@ impl InProcess {
 
 impl Drop for InProcess {
     fn drop(&mut self) {
-        servers().remove(&self.name);
+        // Dropped after the lock is released: the services may hold the
+        // last reference to something whose drop waits (a worker's slots).
+        let removed = servers().remove(&self.name);
+        drop(removed);
     }
 }
 

@@ -1,7 +1,8 @@
 //! A cluster worker node, as a library. It serves `WorkerService`: a
 //! coordinator dials it (or it registers with a coordinator, which then
 //! dials it), and it runs the tasks it is given on exactly `cores` blocking
-//! threads. [`start`] runs one from a [`WorkerConfig`] and a task
+//! threads (kinds declared inline, such as `noop`, run as they arrive on the
+//! thread that received them). [`start`] runs one from a [`WorkerConfig`] and a task
 //! [`Registry`]; the `cluster-worker` binary (crate `cluster-cli`) builds the
 //! config from its flags, and a Rust user's own worker binary can pass a
 //! registry with their task kinds.
@@ -300,10 +301,8 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let service = WorkerServiceServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let in_process = cluster_node::InProcess::register(
-        format!("worker-{addr}"),
-        tonic::service::Routes::new(service.clone()),
-    );
+    let in_process =
+        cluster_node::InProcess::register("worker", addr, tonic::service::Routes::new(service.clone()));
     let router = router.add_service(service);
     let server = ServerTask::spawn(router, listener, config.connections);
     health.set_serving(true).await;

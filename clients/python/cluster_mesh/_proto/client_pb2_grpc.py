@@ -83,7 +83,9 @@ class ClientServiceServicer:
         new stream); the stream ends, with OK, when the client half-closes it
         after a summary. A client running many small jobs one after another
         saves a stream's set-up per job (about 50 us on loopback). A job that
-        fails ends the stream with its status, as always. Coordinators that
+        fails ends the stream with its status, as always; a coordinator that
+        stops ends a stream idle between jobs with UNAVAILABLE (a job sent on
+        it meanwhile was never accepted: send it again). Coordinators that
         honour `end_of_input` say so in `JobAccepted.stream_reusable`; with
         one that does not, half-close the stream to end the job's input.
         """

@@ -151,7 +151,9 @@ impl ClientApi {
         let resumed = self.actor.resume_job(job, tx.clone()).await?;
         let Ok(Some(snapshot)) = resumed.snapshot.await else { return Err(CoordinatorError::LostJob(job)) };
         let tasks_received = if resumed.running { resumed.tasks_received } else { snapshot.submitted };
-        let accepted = JobAccepted { job_id: job.0, durable: true, tasks_received, stream_reusable: true };
+        // A finished job's stream ends after its summary: not reusable.
+        let stream_reusable = resumed.running;
+        let accepted = JobAccepted { job_id: job.0, durable: true, tasks_received, stream_reusable };
         let mut prefix = vec![wire::response(submit_response::Event::Accepted(accepted))];
         prefix.extend(wire::stored_result_messages(snapshot.results, self.max_message_bytes));
         tracing::info!(job = job.0, tasks_received, running = resumed.running, "a client resumed the job");
