@@ -72,17 +72,14 @@ type Opened = (mpsc::UnboundedSender<ToWorker>, Streaming<FromWorkerMessage>, cl
 
 async fn open(address: &str, options: &LinkOptions) -> Result<Opened, LinkError> {
     let security = &options.security;
-    let channel = match cluster_node::in_process(address) {
-        Some(channel) => channel?,
-        None => {
-            // Keep-alive at the heartbeat timeout: a dead connection is
-            // found as soon as a silent worker would be.
-            let endpoint = cluster_node::endpoint(security, address, options.connect_timeout)?
-                .http2_keep_alive_interval(options.heartbeat_timeout)
-                .keep_alive_timeout(options.heartbeat_timeout);
-            cluster_node::connect_endpoint(security, endpoint).await?
-        }
+    // Keep-alive at the heartbeat timeout: a dead connection is found as
+    // soon as a silent worker would be.
+    let keep_alive = |endpoint: tonic::transport::Endpoint| {
+        endpoint
+            .http2_keep_alive_interval(options.heartbeat_timeout)
+            .keep_alive_timeout(options.heartbeat_timeout)
     };
+    let channel = cluster_node::connect_tuned(security, address, options.connect_timeout, keep_alive).await?;
     let max = options.max_message_bytes;
     let mut grpc =
         tonic::client::Grpc::new(channel).max_decoding_message_size(max).max_encoding_message_size(max);

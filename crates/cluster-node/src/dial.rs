@@ -97,15 +97,26 @@ pub async fn connect(
     url: &str,
     connect_timeout: Duration,
 ) -> Result<Channel, DialError> {
+    connect_tuned(security, url, connect_timeout, |endpoint| endpoint).await
+}
+
+/// [`connect`], with `tune` applied to the network endpoint (keep-alive,
+/// say); not used for an `inproc://` URL.
+pub async fn connect_tuned(
+    security: &Security,
+    url: &str,
+    connect_timeout: Duration,
+    tune: impl FnOnce(Endpoint) -> Endpoint,
+) -> Result<Channel, DialError> {
     match in_process(url) {
         Some(channel) => channel,
-        None => connect_endpoint(security, endpoint(security, url, connect_timeout)?).await,
+        None => connect_endpoint(security, tune(endpoint(security, url, connect_timeout)?)).await,
     }
 }
 
 /// The server of this process that `url` names, if it is an `inproc://`
 /// URL. Nothing is signed: the call never leaves the process.
-pub fn in_process(url: &str) -> Option<Result<Channel, DialError>> {
+fn in_process(url: &str) -> Option<Result<Channel, DialError>> {
     let routes = inproc::lookup(url)?;
     Some(match routes {
         Ok(routes) => Ok(ClientAuth::new(Transport::InProcess(routes), None, url)),

@@ -59,7 +59,7 @@ mod signal;
 mod spawn;
 
 pub use cluster_auth::{Refusals, Security};
-pub use dial::{connect, connect_endpoint, endpoint, in_process, url_for, Channel, DialError};
+pub use dial::{connect, connect_endpoint, connect_tuned, endpoint, url_for, Channel, DialError};
 pub use health::{serves, standard_services, Health};
 pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
 pub use inproc::{InProcess, Transport};
