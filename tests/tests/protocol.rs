@@ -32,6 +32,20 @@ async fn a_repeated_task_id_refuses_its_job_with_invalid_argument() -> Result<()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_task_id_repeated_in_a_later_message_is_refused_too() -> Result<()> {
+    let cluster = ProcCluster::start(&[vec!["--cpus", "2"]], &[]).await?;
+    // The client sends 1,024 tasks a message: the first message's tasks go
+    // to the coordinator's queue with the job's opening, and id 7 comes
+    // again in the second message.
+    let batch = (0..1024).chain([7]).map(tasks::noop);
+    let err = cluster.client().await?.run("dup-later", batch, |_| {}).await.unwrap_err();
+    let ClientError::Status { code, message } = err else { panic!("expected a status, got {err}") };
+    assert_eq!(code, tonic::Code::InvalidArgument, "{message}");
+    assert!(message.starts_with("task id 7 appears twice in job "), "{message}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cancel_of_an_unknown_or_finished_job_is_not_found() -> Result<()> {
     let cluster = ProcCluster::start(&[vec!["--cpus", "1"]], &[]).await?;
     let mut client = cluster.client().await?;

@@ -32,7 +32,7 @@ async fn assigned(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<TaskKey> {
 
 async fn open(actor: &ActorHandle) -> (JobId, JobRx) {
     let (tx, mut rx) = job_channel();
-    let job = actor.open_job(tx, JobSpec::default(), None).await.unwrap().job;
+    let job = actor.open_job(tx, JobSpec::default(), None, None).await.unwrap().job;
     assert!(matches!(next(&mut rx).await, JobEvent::Accepted(j) if j == job));
     (job, rx)
 }
@@ -130,7 +130,7 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
     }
     let (tx, _rx) = job_channel();
     assert!(matches!(
-        actor.open_job(tx, JobSpec::default(), None).await,
+        actor.open_job(tx, JobSpec::default(), None, None).await,
         Err(CoordinatorError::ShuttingDown)
     ));
 }

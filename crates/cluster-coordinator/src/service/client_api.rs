@@ -5,25 +5,28 @@
 use std::collections::HashSet;
 use std::pin::Pin;
 
-use cluster_proto::batch;
 use cluster_proto::client_service_server::ClientService;
 use cluster_proto::{
     submit_response, CancelRequest, CancelResponse, JobAccepted, Notice, StatusRequest, StatusResponse,
     SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
+use prost::Message;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
+use super::task_reader::{check_sizes, TaskReader};
+use crate::actor::{job_channel, ActorHandle, FirstTasks, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
 use crate::error::CoordinatorError;
-use crate::sched::{FailureCode, JobId, NewTask, Outcome};
+use crate::sched::JobId;
 use crate::wire;
 
 #[derive(Clone)]
 pub(crate) struct ClientApi {
     pub(crate) actor: ActorHandle,
     pub(crate) max_message_bytes: usize,
+    /// The coordinator keeps a state directory.
+    pub(crate) durable: bool,
     /// True once the coordinator stops.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -32,7 +35,7 @@ type ResultStream = Pin<Box<dyn Stream<Item = Result<SubmitResponse, Status>> + 
 
 /// Where a job's task reader hands the submission stream back when the
 /// client ended the job's input with `end_of_input`: the stream's next job.
-type NextJob = oneshot::Sender<Streaming<SubmitRequest>>;
+pub(super) type NextJob = oneshot::Sender<Streaming<SubmitRequest>>;
 type NextJobRx = oneshot::Receiver<Streaming<SubmitRequest>>;
 
 #[tonic::async_trait]
@@ -122,9 +125,20 @@ impl ClientApi {
     ) -> Result<ResultStream, CoordinatorError> {
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
-        let opened = self.actor.open_job(tx.clone(), spec, client).await?;
+        let (early, ids) = match self.durable {
+            false => self.admit_first(&mut first).unzip(),
+            true => (None, None),
+        };
+        let all_sent = early.as_ref().is_some_and(|early| early.close_input);
+        let opened = self.actor.open_job(tx.clone(), spec, client, early).await?;
         let (job, durable) = (opened.job, opened.durable.is_some());
-        let reader = self.reader(job, durable, tx.clone());
+        self.watch_client(job, tx.clone());
+        let stream = Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes));
+        if all_sent {
+            let _ = next.send(incoming);
+            return Ok(stream);
+        }
+        let reader = TaskReader { ids: ids.unwrap_or_default(), ..self.reader(job, durable, tx) };
         cluster_node::spawn(async move {
             // With durable state, no task is taken before the job is written.
             if let Some(written) = opened.durable {
@@ -134,8 +148,28 @@ impl ClientApi {
             }
             reader.run(first, incoming, next).await
         });
-        self.watch_client(job, tx);
-        Ok(Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes)))
+        Ok(stream)
+    }
+
+    /// Takes the first message's tasks to travel with the job's opening
+    /// when they fit one admission chunk, the queue can take them now, and
+    /// no id repeats (the reader refuses those); returns them and their
+    /// ids. Then a small job costs one trip through the actor, not three.
+    fn admit_first(&self, first: &mut SubmitRequest) -> Option<(FirstTasks, HashSet<u64>)> {
+        let chunk = self.actor.admission.chunk();
+        // A task's payload is its encoding less its id: at most this.
+        let bytes = first.tasks.iter().map(|task| task.encoded_len() as u64).sum();
+        if first.tasks.len() > chunk.tasks || bytes > chunk.bytes {
+            return None;
+        }
+        let mut ids = HashSet::with_capacity(first.tasks.len());
+        if !first.tasks.iter().all(|task| ids.insert(task.id)) {
+            return None;
+        }
+        let permits = self.actor.admission.try_admit(first.tasks.len(), bytes)?;
+        let tasks = std::mem::take(&mut first.tasks).into_iter().map(wire::new_task);
+        let (tasks, rejected) = check_sizes(tasks, self.max_message_bytes);
+        Some((FirstTasks { tasks, rejected, permits, close_input: first.end_of_input }, ids))
     }
 
     /// Reattaches a client to a job: it is sent what the state directory
@@ -173,7 +207,8 @@ impl ClientApi {
     }
 
     fn reader(&self, job: JobId, durable: bool, tx: JobTx) -> TaskReader {
-        TaskReader { job, durable, tx, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes }
+        let max_message_bytes = self.max_message_bytes;
+        TaskReader { job, durable, tx, actor: self.actor.clone(), max_message_bytes, ids: HashSet::new() }
     }
 
     /// When the client goes away its response stream is dropped: the job
@@ -190,7 +225,7 @@ impl ClientApi {
 
 /// A broken submission stream in the client's terms: tonic reports an
 /// oversized message as OUT_OF_RANGE with its own wording.
-fn stream_error(status: Status, limit: usize) -> CoordinatorError {
+pub(super) fn stream_error(status: Status, limit: usize) -> CoordinatorError {
     if status.code() == tonic::Code::OutOfRange {
         CoordinatorError::SubmissionTooLarge { limit, detail: status.message().into() }
     } else {
@@ -242,97 +277,4 @@ fn job_stream(
         }
     })
     .flatten()
-}
-
-/// Feeds one job's task batches to the actor.
-struct TaskReader {
-    job: JobId,
-    /// A broken stream detaches the job rather than cancel it.
-    durable: bool,
-    /// The job's event channel for this client.
-    tx: JobTx,
-    actor: ActorHandle,
-    max_message_bytes: usize,
-}
-
-impl TaskReader {
-    /// Reads until the client half-closes or sends `end_of_input` (the
-    /// job's input is complete; then the stream goes to `next`, for the
-    /// stream's next job) or the stream fails (the job is cancelled). Tasks go to the actor in
-    /// chunks, each first admitted (see `Admission`), so a client that
-    /// submits faster than the cluster runs waits here, and HTTP/2 flow
-    /// control pushes back on it: the coordinator's queue stays within
-    /// `--max-queued` tasks and `--max-queued-bytes`.
-    async fn run(self, first: SubmitRequest, mut incoming: Streaming<SubmitRequest>, next_job: NextJob) {
-        let chunk = self.actor.admission.chunk();
-        // Ids seen so far, to refuse a repeated one; kept only while the
-        // client is still sending.
-        let mut ids = HashSet::new();
-        let mut next = Some(first);
-        loop {
-            let request = match next.take() {
-                Some(request) => request,
-                None => match incoming.message().await {
-                    Ok(Some(request)) => request,
-                    Ok(None) => return self.actor.close_input(self.job),
-                    Err(status) => {
-                        tracing::info!(job = self.job.0, "submission stream failed: {}", status.message());
-                        if self.durable && status.code() != tonic::Code::OutOfRange {
-                            return self.actor.client_gone(self.job, self.tx);
-                        }
-                        let error = stream_error(status, self.max_message_bytes);
-                        return self.actor.submission_failed(self.job, error);
-                    }
-                },
-            };
-            let end_of_input = request.end_of_input;
-            if let Some(id) = request.tasks.iter().map(|task| task.id).find(|&id| !ids.insert(id)) {
-                let error = CoordinatorError::DuplicateTaskId { job: self.job, id };
-                tracing::info!(job = self.job.0, "submission refused: {error}");
-                return self.actor.submission_failed(self.job, error);
-            }
-            let mut tasks = request.tasks.into_iter().map(wire::new_task).peekable();
-            while tasks.peek().is_some() {
-                let (mut part, mut bytes) = (Vec::new(), 0u64);
-                let fits = |part: &Vec<NewTask>, bytes: u64, task: &NewTask| {
-                    part.is_empty()
-                        || (part.len() < chunk.tasks && bytes + task.payload.len() as u64 <= chunk.bytes)
-                };
-                while let Some(task) = tasks.next_if(|task| fits(&part, bytes, task)) {
-                    bytes += task.payload.len() as u64;
-                    part.push(task);
-                }
-                let Ok(permits) = self.actor.admission.admit(part.len(), bytes).await else {
-                    return; // the coordinator is shutting down
-                };
-                let (fits, rejected) = self.check_sizes(part.into_iter());
-                self.actor.submit(self.job, fits, rejected, permits);
-            }
-            if end_of_input {
-                self.actor.close_input(self.job);
-                let _ = next_job.send(incoming);
-                return;
-            }
-        }
-    }
-
-    /// Refuses tasks too large for an assignment message: one would fail
-    /// every worker session it was sent on.
-    fn check_sizes(&self, tasks: impl Iterator<Item = NewTask>) -> (Vec<NewTask>, Vec<(u64, Outcome)>) {
-        let max = self.max_message_bytes;
-        let (fits, too_large): (Vec<NewTask>, Vec<NewTask>) =
-            tasks.partition(|task| wire::fits_in_assignment(task.payload.len(), max));
-        let rejected = too_large
-            .into_iter()
-            .map(|task| {
-                let message = format!(
-                    "task of {} bytes is over the {}-byte limit of a message to a worker (--max-message-bytes)",
-                    task.payload.len(),
-                    batch::budget(max)
-                );
-                (task.id, Outcome::failed(FailureCode::InvalidInput, message))
-            })
-            .collect();
-        (fits, rejected)
-    }
 }

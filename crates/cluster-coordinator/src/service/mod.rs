@@ -2,3 +2,4 @@
 
 pub(crate) mod client_api;
 pub(crate) mod registry_api;
+mod task_reader;
