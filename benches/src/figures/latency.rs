@@ -29,12 +29,19 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     status_micros.sort_by(f64::total_cmp);
     let status_p50 = percentile(&status_micros, 0.50);
     cluster.check_alive()?;
+    let n_tcp = n.min(2000);
+    let tcp_p50 = tokio::task::spawn_blocking(move || tcp_round_trip_p50(n_tcp))
+        .await?
+        .context("loopback TCP ping-pong")?;
     let p50 = percentile(&micros, 0.50);
     let p99 = percentile(&micros, 0.99);
+    let floor_ratio = p50 / (2.0 * tcp_p50);
     let detail = format!(
         "{} sequential 1-noop jobs (after {warmup} warm-up), one connection (client on a current-thread \
          runtime), 2 workers x 1 cpu; \
-         min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us",
+         min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us; \
+         a loopback TCP round trip between two threads: p50 {tcp_p50:.0} us, and a job's four hops \
+         are two of those: the job took {floor_ratio:.2}x that floor",
         thousands(n as u64),
         micros[0],
         micros[micros.len() - 1]
@@ -55,6 +62,8 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
             "min_us": micros[0],
             "max_us": micros[micros.len() - 1],
             "status_rtt_p50_us": status_p50,
+            "tcp_rtt_p50_us": tcp_p50,
+            "p50_over_two_tcp_rtt": floor_ratio,
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
             "met": p50 <= P50_TARGET && p99 <= P99_TARGET,
@@ -88,6 +97,38 @@ pub(super) async fn round_trips(client: &mut Client, n: usize, warmup: usize) ->
     }
     micros.sort_by(f64::total_cmp);
     Ok(micros)
+}
+
+/// The p50 of `n` one-byte loopback TCP round trips between two threads
+/// that sleep in `recv` between messages, as the mesh's processes sleep in
+/// `epoll_wait`: the host's floor for one hop there and back.
+fn tcp_round_trip_p50(n: usize) -> std::io::Result<f64> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut socket, _) = listener.accept()?;
+        socket.set_nodelay(true)?;
+        let mut byte = [0u8; 1];
+        while socket.read(&mut byte)? == 1 {
+            socket.write_all(&byte)?;
+        }
+        Ok(())
+    });
+    let mut socket = std::net::TcpStream::connect(addr)?;
+    socket.set_nodelay(true)?;
+    let mut micros = Vec::with_capacity(n);
+    let mut byte = [0u8; 1];
+    for _ in 0..n {
+        let start = Instant::now();
+        socket.write_all(&byte)?;
+        socket.read_exact(&mut byte)?;
+        micros.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    drop(socket);
+    echo.join().map_err(|_| std::io::Error::other("the echo thread panicked"))??;
+    micros.sort_by(f64::total_cmp);
+    Ok(percentile(&micros, 0.50))
 }
 
 /// Nearest-rank percentile of sorted values.
