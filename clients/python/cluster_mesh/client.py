@@ -17,6 +17,7 @@ import grpc
 
 from . import auth
 from . import codec as _codec
+from ._small import SmallJobs
 from ._channel import MAX_MESSAGE_BYTES, Dialer
 from ._proto import client_pb2 as cpb
 from ._proto import client_pb2_grpc
@@ -97,6 +98,10 @@ def _outcome(result: pb.TaskResult, codec_name: str, unpickle) -> Outcome:
         err = result.error
         out.error = TaskError(result.id, err.code, err.message, result.worker, result.attempts)
     return out
+
+
+def _incomplete() -> ClusterError:
+    return ClusterError(grpc.StatusCode.UNKNOWN, "the result stream ended before the job's summary")
 
 
 def batches(tasks, first_options=None):
@@ -245,6 +250,9 @@ class Cluster:
         self._name = name
         self._stream: _SubmitStream | None = None
         self._stream_lock = threading.Lock()
+        self._small = SmallJobs(
+            lambda requests: self._stub.Submit(requests, metadata=self._dialer.metadata(SUBMIT)),
+            lambda e: _rpc_error(e, self._dialer), _incomplete)
 
     # -- batches ---------------------------------------------------------
 
@@ -258,9 +266,16 @@ class Cluster:
         return self.run_tasks(tasks, options, codec)
 
     def run_tasks(self, tasks, options: cpb.JobOptions | None = None, codec_name: str = "json") -> list[Outcome]:
-        """Runs wire Tasks (ids 0..n-1) as one job; Outcomes in id order."""
-        call = self._stub.Submit(batches(tasks, options or cpb.JobOptions(name=self._name)),
-                                 metadata=self._dialer.metadata(SUBMIT))
+        """Runs wire Tasks (ids 0..n-1) as one job; Outcomes in id order. A
+        job of one message runs on a stream kept for such jobs."""
+        requests = batches(tasks, options or cpb.JobOptions(name=self._name))
+        first = next(requests)
+        second = next(requests, None)
+        if second is None and not self._small.unsupported:
+            got, _ = self._small.run(first)
+            return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
+        head = [first] if second is None else [first, second]
+        call = self._stub.Submit(itertools.chain(head, requests), metadata=self._dialer.metadata(SUBMIT))
         got: dict[int, pb.TaskResult] = {}
         summary = None
         try:
@@ -274,7 +289,7 @@ class Cluster:
         except grpc.RpcError as e:
             raise _rpc_error(e, self._dialer) from None
         if summary is None:
-            raise ClusterError(grpc.StatusCode.UNKNOWN, "the result stream ended before the job's summary")
+            raise _incomplete()
         return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
 
     def map(self, kind: str, inputs, codec: str = "json", *, return_exceptions: bool = False, **options) -> list:
@@ -321,6 +336,7 @@ class Cluster:
             stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
+        self._small.close()
         self._channel.close()
 
     def __enter__(self):

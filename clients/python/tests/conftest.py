@@ -98,8 +98,8 @@ class Mesh:
         return ["--secret-file", str(self.secret_file)] if secret else []
 
     # `secret=False`: no shared secret (mutual TLS alone authenticates).
-    def coordinator(self, *args, secret=True):
-        return self._start("cluster-coordinator", [str(BIN_DIR / "cluster-coordinator"), "--listen", "127.0.0.1:0",
+    def coordinator(self, *args, secret=True, listen="127.0.0.1:0"):
+        return self._start("cluster-coordinator", [str(BIN_DIR / "cluster-coordinator"), "--listen", listen,
                                                    *self._secret(secret), *args])
 
     def rust_worker(self, coordinator, *args, secret=True):
