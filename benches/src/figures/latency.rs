@@ -40,7 +40,7 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         "{} sequential 1-noop jobs (after {warmup} warm-up), one connection (client on a current-thread \
          runtime), 2 workers x 1 cpu; \
          min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us; \
-         a loopback TCP round trip between two threads: p50 {tcp_p50:.0} us, and a job's four hops \
+         a loopback TCP round trip between threads on two cores: p50 {tcp_p50:.0} us, and a job's four hops \
          are two of those: the job took {floor_ratio:.2}x that floor",
         thousands(n as u64),
         micros[0],
@@ -100,13 +100,17 @@ pub(super) async fn round_trips(client: &mut Client, n: usize, warmup: usize) ->
 }
 
 /// The p50 of `n` one-byte loopback TCP round trips between two threads
-/// that sleep in `recv` between messages, as the mesh's processes sleep in
-/// `epoll_wait`: the host's floor for one hop there and back.
+/// pinned to different cores, each sleeping in `recv` between messages as
+/// the mesh's processes sleep in `epoll_wait`: the host's floor for one hop
+/// there and back between cores. (Unpinned, the two threads often share a
+/// core, and the figure swings between about 20 us and the cross-core
+/// figure from one run to the next.)
 fn tcp_round_trip_p50(n: usize) -> std::io::Result<f64> {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        pin_to_cpu(1);
         let (mut socket, _) = listener.accept()?;
         socket.set_nodelay(true)?;
         let mut byte = [0u8; 1];
@@ -115,20 +119,37 @@ fn tcp_round_trip_p50(n: usize) -> std::io::Result<f64> {
         }
         Ok(())
     });
-    let mut socket = std::net::TcpStream::connect(addr)?;
-    socket.set_nodelay(true)?;
-    let mut micros = Vec::with_capacity(n);
-    let mut byte = [0u8; 1];
-    for _ in 0..n {
-        let start = Instant::now();
-        socket.write_all(&byte)?;
-        socket.read_exact(&mut byte)?;
-        micros.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    drop(socket);
-    echo.join().map_err(|_| std::io::Error::other("the echo thread panicked"))??;
+    let ping = std::thread::spawn(move || -> std::io::Result<Vec<f64>> {
+        pin_to_cpu(0);
+        let mut socket = std::net::TcpStream::connect(addr)?;
+        socket.set_nodelay(true)?;
+        let mut micros = Vec::with_capacity(n);
+        let mut byte = [0u8; 1];
+        for _ in 0..n {
+            let start = Instant::now();
+            socket.write_all(&byte)?;
+            socket.read_exact(&mut byte)?;
+            micros.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok(micros)
+    });
+    let panicked = |_| std::io::Error::other("a ping-pong thread panicked");
+    let mut micros = ping.join().map_err(panicked)??;
+    echo.join().map_err(panicked)??;
     micros.sort_by(f64::total_cmp);
     Ok(percentile(&micros, 0.50))
+}
+
+/// Pins the calling thread to `cpu`; where that fails (one core, say) the
+/// thread stays where the kernel puts it.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: `set` is a plain bit set, zeroed and then given one bit;
+    // sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Nearest-rank percentile of sorted values.

@@ -49,6 +49,7 @@ class SmallJobs:
         self._incomplete = incomplete
         self._lock = threading.Lock()
         self._idle: _Stream | None = None
+        self._closed = False
         # The coordinator does not honour `end_of_input` (an older one).
         self.unsupported = False
 
@@ -60,17 +61,24 @@ class SmallJobs:
         if kept is not None:
             try:
                 return self._finish(kept, request)
-            except _NotAccepted:
-                pass  # the kept stream had ended (a coordinator restart): again on a new one
+            except _NotAccepted as e:
+                # The kept stream had ended (a coordinator restart): the job
+                # goes again on a new one, unless the cluster was closed.
+                with self._lock:
+                    if self._closed:
+                        raise e.error from None
         try:
             return self._finish(_Stream(self._open_call), request)
         except _NotAccepted as e:
             raise e.error from None
 
     def _finish(self, stream: _Stream, request):
-        stream.requests.put(request)
-        got, accepted, reusable = {}, False, True
+        """Sends the job and reads its events. The stream is kept only after
+        the job's summary; any other way out closes it (its call cancelled,
+        its request thread ended)."""
+        got, accepted, reusable, summary = {}, False, True, None
         try:
+            stream.requests.put(request)
             for response in stream.call:
                 event = response.WhichOneof("event")
                 if event == "results":
@@ -82,34 +90,45 @@ class SmallJobs:
                         reusable = False
                         stream.half_close()  # the job's input ends with the stream's
                 elif event == "summary":
-                    self._after(stream, reusable)
-                    return got, response.summary
+                    summary = response.summary
+                    break
+            else:
+                error = self._incomplete()
         except grpc.RpcError as e:
             error = self._rpc_error(e)
-            if not accepted:
-                raise _NotAccepted(error) from None
-            raise error from None
-        error = self._incomplete()
+        except BaseException:
+            stream.close()  # e.g. KeyboardInterrupt: the job is cancelled
+            raise
+        if summary is not None:
+            self._after(stream, reusable)
+            return got, summary
+        stream.close()
         if not accepted:
             raise _NotAccepted(error)
         raise error
 
     def _after(self, stream: _Stream, reusable: bool):
         """Keeps a reusable stream for the next job (unless another thread
-        kept one first); reads an older coordinator's stream to its end."""
+        kept one first, or the cluster was closed); reads an older
+        coordinator's stream to its end."""
         if not reusable:
             self.unsupported = True
-            for _ in stream.call:
-                pass
+            try:
+                for _ in stream.call:
+                    pass
+            except grpc.RpcError:
+                pass  # the job is done; only the stream's end failed
+            stream.close()
             return
         with self._lock:
-            if self._idle is None:
+            if self._idle is None and not self._closed:
                 self._idle, stream = stream, None
         if stream is not None:
             stream.close()
 
     def close(self):
         with self._lock:
+            self._closed = True
             kept, self._idle = self._idle, None
         if kept is not None:
             kept.close()

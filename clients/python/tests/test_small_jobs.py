@@ -2,6 +2,7 @@
 against a scripted coordinator that ends that stream at the worst moments:
 a job goes again only if it was never accepted, never twice once it may
 have run; and against the real coordinator, across its restart."""
+import threading
 from concurrent import futures
 
 import grpc
@@ -18,7 +19,8 @@ class Scripted(client_pb2_grpc.ClientServiceServicer):
     every job as "stream:name" and a clean end of input as
     "stream:<half-closed>". `second` is what it does with the second job of
     the first stream: "end-before-accepting", "end-after-accepting", or
-    "not-reusable" (runs every job, says no stream is reusable)."""
+    "not-reusable" (runs every job, says no stream is reusable); or
+    "fail-all": every job is accepted, then its stream fails."""
 
     def __init__(self, second):
         self.second = second
@@ -36,6 +38,8 @@ class Scripted(client_pb2_grpc.ClientServiceServicer):
             yield accepted
             if stream == 0 and on_stream == 2 and self.second == "end-after-accepting":
                 return
+            if self.second == "fail-all":
+                context.abort(grpc.StatusCode.INTERNAL, "scripted failure")
             results = [pb.TaskResult(id=t.id, output=pb.TaskOutput(noop=pb.NoopOutput())) for t in request.tasks]
             yield cpb.SubmitResponse(results=cpb.ResultBatch(results=results))
             yield cpb.SubmitResponse(summary=cpb.JobSummary(succeeded=len(results)))
@@ -79,6 +83,21 @@ def test_a_job_accepted_before_its_stream_ended_is_not_run_twice(scripted):
             one_noop(cluster, "two")
         assert one_noop(cluster, "three") == [None]
     assert service.log[:3] == ["0:one", "0:two", "1:three"]
+
+
+def test_failed_small_jobs_leave_no_stream_or_thread_behind(scripted):
+    service, cluster = scripted("fail-all")
+    with cluster:
+        def fail(n):
+            for _ in range(n):
+                with pytest.raises(ClusterError, match="scripted failure"):
+                    one_noop(cluster, "failing")
+        fail(3)  # the server's threads started
+        before = threading.active_count()
+        fail(20)
+        # Each failed job's stream was closed and its request thread ended.
+        assert threading.active_count() <= before + 1
+    assert len(service.log) == 23
 
 
 def test_a_coordinator_that_cannot_reuse_streams_gets_one_stream_per_job(scripted):
