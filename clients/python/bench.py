@@ -5,9 +5,12 @@
 
 1. client: the Python client submits `--tasks` noop tasks (one Cluster.map)
    to a Rust coordinator with one Rust worker (2 cores).
-2. worker: a Python worker (2 processes) runs `--worker-tasks` tasks of a
+2. latency: one noop task at a time, `--latency-jobs` times, on the same
+   cluster: as a one-task job (`map`, on the kept stream for small jobs) and
+   as `submit(...)()` (Parallel Python's style); p50 and p99.
+3. worker: a Python worker (2 processes) runs `--worker-tasks` tasks of a
    Python noop kind, submitted by the Python client, alone on a coordinator.
-Each prints tasks/s (best of --repeat runs).
+Throughputs are the best of --repeat runs.
 """
 from __future__ import annotations
 
@@ -44,6 +47,19 @@ def best_rate(cluster, kind, n, repeat):
     return best
 
 
+def round_trips(call, n):
+    """p50 and p99 of `n` calls of `call`, in microseconds, after a warm-up."""
+    for _ in range(min(100, n)):
+        call()
+    micros = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        micros.append((time.perf_counter() - start) * 1e6)
+    micros.sort()
+    return micros[len(micros) // 2], micros[min(len(micros) - 1, int(len(micros) * 0.99))]
+
+
 def wait_workers(cluster, n):
     give_up = time.monotonic() + 60
     while sum(1 for w in cluster.status().workers if w.state == 2) < n:
@@ -58,6 +74,7 @@ def main():
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--worker-tasks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--latency-jobs", type=int, default=2000)
     ap.add_argument("--prefetch", type=int, default=2, help="the coordinator's --prefetch for the Python worker run")
     args = ap.parse_args()
     from cluster_mesh import Cluster
@@ -77,8 +94,12 @@ def main():
             with Cluster(f"http://{addr}", secret_file=str(secret)) as cluster:
                 wait_workers(cluster, 1)
                 rate = best_rate(cluster, "noop", args.tasks, args.repeat)
+                job = round_trips(lambda: cluster.map("noop", [None]), args.latency_jobs)
+                one = round_trips(lambda: cluster.submit("noop")(), args.latency_jobs)
             print(f"python client, {args.tasks} noop tasks, rust coordinator + 1 rust worker (2 cores): "
                   f"{rate:,.0f} tasks/s")
+            print(f"python client, one noop at a time ({args.latency_jobs} each): one-task job (map) "
+                  f"p50 {job[0]:.0f} us, p99 {job[1]:.0f} us; submit(...)() p50 {one[0]:.0f} us, p99 {one[1]:.0f} us")
             # 2. a Python worker
             co2, addr2 = start([str(bins / "cluster-coordinator"), "--listen", "127.0.0.1:0",
                                 "--prefetch", str(args.prefetch), *sec])
