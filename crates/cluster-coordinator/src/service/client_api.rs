@@ -125,10 +125,9 @@ impl ClientApi {
     ) -> Result<ResultStream, CoordinatorError> {
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
-        let (early, ids) = match self.durable {
-            false => self.admit_first(&mut first).unzip(),
-            true => (None, None),
-        };
+        // With durable state, tasks wait for the job to be written: the
+        // reader takes them all.
+        let (early, ids) = if self.durable { (None, None) } else { self.admit_first(&mut first).unzip() };
         let all_sent = early.as_ref().is_some_and(|early| early.close_input);
         let opened = self.actor.open_job(tx.clone(), spec, client, early).await?;
         let (job, durable) = (opened.job, opened.durable.is_some());
