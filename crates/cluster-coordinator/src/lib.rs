@@ -241,12 +241,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         links.push(cluster_node::spawn(link::keep_static(worker.clone(), actor.clone(), options.clone())));
     }
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-    let client_api = service::client_api::ClientApi {
-        actor: actor.clone(),
-        max_message_bytes,
-        durable: config.state_dir.is_some(),
-        stopping: stopping_rx,
-    };
+    let client_api =
+        service::client_api::ClientApi { actor: actor.clone(), max_message_bytes, stopping: stopping_rx };
     let registry_api = service::registry_api::RegistryApi { actor: actor.clone(), options };
     let (router, health) =
         cluster_node::standard_services(&mut builder, cluster_proto::FILE_DESCRIPTOR_SET, SERVICES).await?;

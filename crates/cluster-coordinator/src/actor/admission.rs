@@ -65,21 +65,6 @@ impl Admission {
         Ok(Permits { tasks, bytes })
     }
 
-    /// Takes permits for `tasks` tasks of `bytes` bytes if the queue can
-    /// take them now, without waiting.
-    pub(crate) fn try_admit(&self, tasks: usize, bytes: u64) -> Option<Permits> {
-        let (Ok(n), Ok(b)) = (u32::try_from(tasks), u32::try_from(bytes)) else { return None };
-        if tasks > self.limits.tasks || bytes > self.limits.bytes {
-            return None;
-        }
-        let task_permits = self.tasks.try_acquire_many(n).ok()?;
-        // On failure the task permits go back as they are dropped.
-        let byte_permits = self.bytes.try_acquire_many(b).ok()?;
-        task_permits.forget();
-        byte_permits.forget();
-        Some(Permits { tasks: tasks as u64, bytes })
-    }
-
     /// Gives permits back.
     pub(crate) fn release(&self, permits: Permits) {
         self.tasks.add_permits(permits.tasks as usize);

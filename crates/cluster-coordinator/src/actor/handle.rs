@@ -20,19 +20,6 @@ pub(super) enum CancelReason {
     Failed(CoordinatorError),
 }
 
-/// A job's first tasks, sent with its opening so that a small job takes
-/// one trip through the actor instead of three (open, submit, end of
-/// input). Only without durable state, where no task waits for the job to
-/// be written.
-pub(crate) struct FirstTasks {
-    pub(crate) tasks: Vec<NewTask>,
-    /// Results for tasks refused at the edge.
-    pub(crate) rejected: Vec<(u64, Outcome)>,
-    pub(crate) permits: Permits,
-    /// The client said these are all of the job's tasks.
-    pub(crate) close_input: bool,
-}
-
 /// What the actor can be asked to do.
 pub(super) enum Command {
     WorkerUp {
@@ -65,7 +52,6 @@ pub(super) enum Command {
         tx: JobTx,
         spec: JobSpec,
         client: Option<SocketAddr>,
-        first: Option<FirstTasks>,
         reply: oneshot::Sender<Result<Opened, CoordinatorError>>,
     },
     ResumeJob {
@@ -155,17 +141,15 @@ impl ActorHandle {
         self.send(Command::Draining { worker, returned });
     }
 
-    /// Opens a job whose events go to `tx`, for a client at `client`,
-    /// with its `first` tasks if they are at hand.
+    /// Opens a job whose events go to `tx`, for a client at `client`.
     pub(crate) async fn open_job(
         &self,
         tx: JobTx,
         spec: JobSpec,
         client: Option<SocketAddr>,
-        first: Option<FirstTasks>,
     ) -> Result<Opened, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::OpenJob { tx, spec, client, first, reply });
+        self.send(Command::OpenJob { tx, spec, client, reply });
         rx.await.map_err(|_| CoordinatorError::ShuttingDown)?
     }
 

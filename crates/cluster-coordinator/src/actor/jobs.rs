@@ -4,7 +4,7 @@
 use tokio::sync::oneshot;
 
 use super::handle::CancelReason;
-use super::{Actor, FirstTasks, JobEvent, JobTx, Opened, Permits, MAX_UNREAD_BYTES};
+use super::{Actor, JobEvent, JobTx, Opened, Permits, MAX_UNREAD_BYTES};
 use crate::error::CoordinatorError;
 use crate::sched::{JobId, JobSpec, NewTask, Outcome};
 
@@ -14,11 +14,9 @@ impl Actor {
         tx: JobTx,
         spec: JobSpec,
         client: Option<std::net::SocketAddr>,
-        first: Option<FirstTasks>,
         reply: oneshot::Sender<Result<Opened, CoordinatorError>>,
     ) {
         if self.closing {
-            self.unadmit(first);
             let _ = reply.send(Err(CoordinatorError::ShuttingDown));
             return;
         }
@@ -45,35 +43,16 @@ impl Actor {
             }
             None => {
                 if tx.send(JobEvent::Accepted(job)).is_err() {
-                    return self.unadmit(first);
+                    return;
                 }
                 None
             }
         };
-        if reply.send(Ok(Opened { job, durable })).is_err() {
-            return self.unadmit(first);
+        if reply.send(Ok(Opened { job, durable })).is_ok() {
+            self.comm.jobs.insert(job, tx);
+            self.comm.observe.job_opened(job, &spec, client);
+            self.core.open_job(job, spec);
         }
-        self.comm.jobs.insert(job, tx);
-        self.comm.observe.job_opened(job, &spec, client);
-        self.core.open_job(job, spec);
-        if let Some(first) = first {
-            self.submit(job, first.tasks, first.rejected, first.permits);
-            if first.close_input {
-                self.close_input(job);
-            }
-        }
-    }
-
-    /// Gives back the permits of first tasks that will not be queued.
-    fn unadmit(&self, first: Option<FirstTasks>) {
-        if let Some(first) = first {
-            self.admission.release(first.permits);
-        }
-    }
-
-    pub(super) fn close_input(&mut self, job: JobId) {
-        self.store(crate::store::Op::CloseInput { job });
-        self.core.close_input(job, &mut self.comm);
     }
 
     pub(super) fn submit(

@@ -26,8 +26,8 @@ pub(crate) use admission::{Admission, Limits, Permits};
 use comm::ActorComm;
 pub(crate) use comm::{job_channel, Assign, JobEvent, JobRx, JobTx, ToWorker, WorkerTx};
 pub(crate) use durable::{Durability, Opened, Resumed};
+pub(crate) use handle::ActorHandle;
 use handle::Command;
-pub(crate) use handle::{ActorHandle, FirstTasks};
 pub(crate) use observe::{Counters, Histogram, BUCKETS_MICROS, FAILURE_CODES};
 pub(crate) use status::{LinkState, StatusReport, WorkerRow};
 use workers::{Link, RowKey};
@@ -169,13 +169,14 @@ impl Actor {
             Command::Completions { worker, batch } => self.completions(worker, batch),
             Command::Revoked { worker, keys } => self.core.revoked(worker, &keys),
             Command::Draining { worker, returned } => self.draining(worker, returned),
-            Command::OpenJob { tx, spec, client, first, reply } => {
-                self.open_job(tx, spec, client, first, reply)
-            }
+            Command::OpenJob { tx, spec, client, reply } => self.open_job(tx, spec, client, reply),
             Command::ResumeJob { job, tx, reply } => self.resume_job(job, tx, reply),
             Command::Release { job } => self.release(job),
             Command::Submit { job, tasks, rejected, permits } => self.submit(job, tasks, rejected, permits),
-            Command::CloseInput { job } => self.close_input(job),
+            Command::CloseInput { job } => {
+                self.store(crate::store::Op::CloseInput { job });
+                self.core.close_input(job, &mut self.comm);
+            }
             Command::ClientRead { job } => self.client_read(job),
             Command::CancelJob { job, reason } => self.cancel_job(job, reason),
             Command::Status { reply } => {

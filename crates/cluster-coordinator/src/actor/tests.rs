@@ -32,7 +32,7 @@ async fn assigned(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Vec<TaskKey> {
 
 async fn open(actor: &ActorHandle) -> (JobId, JobRx) {
     let (tx, mut rx) = job_channel();
-    let job = actor.open_job(tx, JobSpec::default(), None, None).await.unwrap().job;
+    let job = actor.open_job(tx, JobSpec::default(), None).await.unwrap().job;
     assert!(matches!(next(&mut rx).await, JobEvent::Accepted(j) if j == job));
     (job, rx)
 }
@@ -130,7 +130,7 @@ async fn shutdown_refuses_new_jobs_and_ends_open_ones() {
     }
     let (tx, _rx) = job_channel();
     assert!(matches!(
-        actor.open_job(tx, JobSpec::default(), None, None).await,
+        actor.open_job(tx, JobSpec::default(), None).await,
         Err(CoordinatorError::ShuttingDown)
     ));
 }
@@ -183,34 +183,4 @@ async fn a_client_that_does_not_read_pauses_its_job_and_reading_resumes_it() {
         }
     };
     assert_eq!(summary.succeeded, total);
-}
-
-#[tokio::test]
-async fn first_tasks_sent_with_the_opening_run_to_the_summary_and_their_permits_come_back() {
-    let actor = spawn(CoreConfig::default(), limits(4), FORGET, None);
-    let (tx, mut worker_rx) = mpsc::unbounded_channel();
-    let worker = actor.worker_up(WorkerDesc::new("w", 2), Vec::new(), tx).await.unwrap();
-    // One command opens the job, queues its tasks and ends its input.
-    let permits = actor.admission.try_admit(2, 8).expect("an empty queue takes two tasks");
-    let first =
-        FirstTasks { tasks: vec![task(0), task(1)], rejected: Vec::new(), permits, close_input: true };
-    let (tx, mut events) = job_channel();
-    let job = actor.open_job(tx, JobSpec::default(), None, Some(first)).await.unwrap().job;
-    assert!(matches!(next(&mut events).await, JobEvent::Accepted(j) if j == job));
-    let keys = assigned(&mut worker_rx).await;
-    assert_eq!(keys.len(), 2);
-    assert_eq!(actor.admission.available().tasks, 4, "the tasks left the queue at once");
-    actor.completions(worker, keys.into_iter().map(|key| (key, ok())).collect());
-    assert!(matches!(next(&mut events).await, JobEvent::Results(ref results, _) if results.len() == 2));
-    assert!(matches!(next(&mut events).await, JobEvent::Finished(ref summary) if summary.succeeded == 2));
-    // A coordinator shutting down refuses the job and gives the permits back.
-    actor.shutdown().await;
-    let permits = actor.admission.try_admit(3, 12).unwrap();
-    assert_eq!(actor.admission.available().tasks, 1);
-    let first =
-        FirstTasks { tasks: (0..3).map(task).collect(), rejected: Vec::new(), permits, close_input: true };
-    let (tx, _rx) = job_channel();
-    let refused = actor.open_job(tx, JobSpec::default(), None, Some(first)).await;
-    assert!(matches!(refused, Err(CoordinatorError::ShuttingDown)));
-    assert_eq!(actor.admission.available(), Permits { tasks: 4, bytes: 1 << 30 });
 }

@@ -2,7 +2,6 @@
 //! handlers: each converts at the wire edge, asks the actor, and turns a
 //! `CoordinatorError` into a status in one place.
 
-use std::collections::HashSet;
 use std::pin::Pin;
 
 use cluster_proto::client_service_server::ClientService;
@@ -11,12 +10,11 @@ use cluster_proto::{
     SubmitRequest, SubmitResponse,
 };
 use futures::{Stream, StreamExt};
-use prost::Message;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::task_reader::{check_sizes, TaskReader};
-use crate::actor::{job_channel, ActorHandle, FirstTasks, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
+use super::task_reader::TaskReader;
+use crate::actor::{job_channel, ActorHandle, JobEvent, JobRx, JobTx, MAX_UNREAD_BYTES};
 use crate::error::CoordinatorError;
 use crate::sched::JobId;
 use crate::wire;
@@ -25,8 +23,6 @@ use crate::wire;
 pub(crate) struct ClientApi {
     pub(crate) actor: ActorHandle,
     pub(crate) max_message_bytes: usize,
-    /// The coordinator keeps a state directory.
-    pub(crate) durable: bool,
     /// True once the coordinator stops.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -125,19 +121,9 @@ impl ClientApi {
     ) -> Result<ResultStream, CoordinatorError> {
         let (tx, rx) = job_channel();
         let spec = wire::job_spec(first.options.take().unwrap_or_default());
-        // With durable state, tasks wait for the job to be written: the
-        // reader takes them all.
-        let (early, ids) = if self.durable { (None, None) } else { self.admit_first(&mut first).unzip() };
-        let all_sent = early.as_ref().is_some_and(|early| early.close_input);
-        let opened = self.actor.open_job(tx.clone(), spec, client, early).await?;
+        let opened = self.actor.open_job(tx.clone(), spec, client).await?;
         let (job, durable) = (opened.job, opened.durable.is_some());
-        self.watch_client(job, tx.clone());
-        let stream = Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes));
-        if all_sent {
-            let _ = next.send(incoming);
-            return Ok(stream);
-        }
-        let reader = TaskReader { ids: ids.unwrap_or_default(), ..self.reader(job, durable, tx) };
+        let reader = self.reader(job, durable, tx.clone());
         cluster_node::spawn(async move {
             // With durable state, no task is taken before the job is written.
             if let Some(written) = opened.durable {
@@ -147,28 +133,8 @@ impl ClientApi {
             }
             reader.run(first, incoming, next).await
         });
-        Ok(stream)
-    }
-
-    /// Takes the first message's tasks to travel with the job's opening
-    /// when they fit one admission chunk, the queue can take them now, and
-    /// no id repeats (the reader refuses those); returns them and their
-    /// ids. Then a small job costs one trip through the actor, not three.
-    fn admit_first(&self, first: &mut SubmitRequest) -> Option<(FirstTasks, HashSet<u64>)> {
-        let chunk = self.actor.admission.chunk();
-        // A task's payload is its encoding less its id: at most this.
-        let bytes = first.tasks.iter().map(|task| task.encoded_len() as u64).sum();
-        if first.tasks.len() > chunk.tasks || bytes > chunk.bytes {
-            return None;
-        }
-        let mut ids = HashSet::with_capacity(first.tasks.len());
-        if !first.tasks.iter().all(|task| ids.insert(task.id)) {
-            return None;
-        }
-        let permits = self.actor.admission.try_admit(first.tasks.len(), bytes)?;
-        let tasks = std::mem::take(&mut first.tasks).into_iter().map(wire::new_task);
-        let (tasks, rejected) = check_sizes(tasks, self.max_message_bytes);
-        Some((FirstTasks { tasks, rejected, permits, close_input: first.end_of_input }, ids))
+        self.watch_client(job, tx);
+        Ok(Box::pin(job_stream(rx, job, self.actor.clone(), durable, self.max_message_bytes)))
     }
 
     /// Reattaches a client to a job: it is sent what the state directory
@@ -206,8 +172,7 @@ impl ClientApi {
     }
 
     fn reader(&self, job: JobId, durable: bool, tx: JobTx) -> TaskReader {
-        let max_message_bytes = self.max_message_bytes;
-        TaskReader { job, durable, tx, actor: self.actor.clone(), max_message_bytes, ids: HashSet::new() }
+        TaskReader { job, durable, tx, actor: self.actor.clone(), max_message_bytes: self.max_message_bytes }
     }
 
     /// When the client goes away its response stream is dropped: the job

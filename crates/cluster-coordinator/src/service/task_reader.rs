@@ -22,9 +22,6 @@ pub(super) struct TaskReader {
     pub(super) tx: JobTx,
     pub(super) actor: ActorHandle,
     pub(super) max_message_bytes: usize,
-    /// Ids seen so far, to refuse a repeated one; kept only while the
-    /// client is still sending.
-    pub(super) ids: HashSet<u64>,
 }
 
 impl TaskReader {
@@ -36,12 +33,15 @@ impl TaskReader {
     /// control pushes back on it: the coordinator's queue stays within
     /// `--max-queued` tasks and `--max-queued-bytes`.
     pub(super) async fn run(
-        mut self,
+        self,
         first: SubmitRequest,
         mut incoming: Streaming<SubmitRequest>,
         next_job: NextJob,
     ) {
         let chunk = self.actor.admission.chunk();
+        // Ids seen so far, to refuse a repeated one; kept only while the
+        // client is still sending.
+        let mut ids = HashSet::new();
         let mut next = Some(first);
         loop {
             let request = match next.take() {
@@ -60,7 +60,7 @@ impl TaskReader {
                 },
             };
             let end_of_input = request.end_of_input;
-            if let Some(id) = request.tasks.iter().map(|task| task.id).find(|&id| !self.ids.insert(id)) {
+            if let Some(id) = request.tasks.iter().map(|task| task.id).find(|&id| !ids.insert(id)) {
                 let error = CoordinatorError::DuplicateTaskId { job: self.job, id };
                 tracing::info!(job = self.job.0, "submission refused: {error}");
                 return self.actor.submission_failed(self.job, error);
@@ -79,7 +79,7 @@ impl TaskReader {
                 let Ok(permits) = self.actor.admission.admit(part.len(), bytes).await else {
                     return; // the coordinator is shutting down
                 };
-                let (fits, rejected) = check_sizes(part.into_iter(), self.max_message_bytes);
+                let (fits, rejected) = self.check_sizes(part.into_iter());
                 self.actor.submit(self.job, fits, rejected, permits);
             }
             if end_of_input {
@@ -89,26 +89,24 @@ impl TaskReader {
             }
         }
     }
-}
 
-/// Refuses tasks too large for an assignment message: one would fail
-/// every worker session it was sent on.
-pub(super) fn check_sizes(
-    tasks: impl Iterator<Item = NewTask>,
-    max: usize,
-) -> (Vec<NewTask>, Vec<(u64, Outcome)>) {
-    let (fits, too_large): (Vec<NewTask>, Vec<NewTask>) =
-        tasks.partition(|task| wire::fits_in_assignment(task.payload.len(), max));
-    let rejected = too_large
-        .into_iter()
-        .map(|task| {
-            let message = format!(
-                "task of {} bytes is over the {}-byte limit of a message to a worker (--max-message-bytes)",
-                task.payload.len(),
-                batch::budget(max)
-            );
-            (task.id, Outcome::failed(FailureCode::InvalidInput, message))
-        })
-        .collect();
-    (fits, rejected)
+    /// Refuses tasks too large for an assignment message: one would fail
+    /// every worker session it was sent on.
+    fn check_sizes(&self, tasks: impl Iterator<Item = NewTask>) -> (Vec<NewTask>, Vec<(u64, Outcome)>) {
+        let max = self.max_message_bytes;
+        let (fits, too_large): (Vec<NewTask>, Vec<NewTask>) =
+            tasks.partition(|task| wire::fits_in_assignment(task.payload.len(), max));
+        let rejected = too_large
+            .into_iter()
+            .map(|task| {
+                let message = format!(
+                    "task of {} bytes is over the {}-byte limit of a message to a worker (--max-message-bytes)",
+                    task.payload.len(),
+                    batch::budget(max)
+                );
+                (task.id, Outcome::failed(FailureCode::InvalidInput, message))
+            })
+            .collect();
+        (fits, rejected)
+    }
 }
