@@ -54,7 +54,7 @@ class SmallJobs:
         self.unsupported = False
 
     def run(self, request: cpb.SubmitRequest):
-        """Runs a one-message job; returns its results by id and its summary."""
+        """Runs a one-message job; returns its results by id."""
         request.end_of_input = True
         with self._lock:
             kept, self._idle = self._idle, None
@@ -76,7 +76,7 @@ class SmallJobs:
         """Sends the job and reads its events. The stream is kept only after
         the job's summary; any other way out closes it (its call cancelled,
         its request thread ended)."""
-        got, accepted, reusable, summary = {}, False, True, None
+        got, accepted, reusable, finished = {}, False, True, False
         try:
             stream.requests.put(request)
             for response in stream.call:
@@ -90,7 +90,7 @@ class SmallJobs:
                         reusable = False
                         stream.half_close()  # the job's input ends with the stream's
                 elif event == "summary":
-                    summary = response.summary
+                    finished = True
                     break
             else:
                 error = self._incomplete()
@@ -99,9 +99,9 @@ class SmallJobs:
         except BaseException:
             stream.close()  # e.g. KeyboardInterrupt: the job is cancelled
             raise
-        if summary is not None:
+        if finished:
             self._after(stream, reusable)
-            return got, summary
+            return got
         stream.close()
         if not accepted:
             raise _NotAccepted(error)

@@ -272,10 +272,15 @@ class Cluster:
         first = next(requests)
         second = next(requests, None)
         if second is None and not self._small.unsupported:
-            got, _ = self._small.run(first)
-            return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
-        head = [first] if second is None else [first, second]
-        call = self._stub.Submit(itertools.chain(head, requests), metadata=self._dialer.metadata(SUBMIT))
+            got = self._small.run(first)
+        else:
+            head = [first] if second is None else [first, second]
+            got = self._run_on_own_stream(itertools.chain(head, requests))
+        return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
+
+    def _run_on_own_stream(self, requests) -> dict[int, pb.TaskResult]:
+        """Runs one job on a Submit stream of its own; its results by id."""
+        call = self._stub.Submit(requests, metadata=self._dialer.metadata(SUBMIT))
         got: dict[int, pb.TaskResult] = {}
         summary = None
         try:
@@ -290,7 +295,7 @@ class Cluster:
             raise _rpc_error(e, self._dialer) from None
         if summary is None:
             raise _incomplete()
-        return [_outcome(got[i], codec_name, self._unpickle) for i in sorted(got)]
+        return got
 
     def map(self, kind: str, inputs, codec: str = "json", *, return_exceptions: bool = False, **options) -> list:
         """The values of `kind` over `inputs`, in input order. A failed task

@@ -111,13 +111,9 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
         },
     );
-    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
-    let outcome = tokio::select! {
-        summary = run => summary,
-        _ = interrupted => {
-            cancel_on_interrupt(&mut client, job_id).await;
-            return Ok(Outcome::TasksFailed);
-        }
+    let Some(outcome) = unless_interrupted(run).await? else {
+        cancel_on_interrupt(&mut client, job_id).await;
+        return Ok(Outcome::TasksFailed);
     };
     progress.finish_and_clear();
     let row = |index: u64, result: Option<TaskResult>| Row { input: (batch.input)(index), result };
@@ -196,13 +192,9 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
             printer.add(result)
         }
     });
-    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
-    let outcome = tokio::select! {
-        summary = run => summary,
-        _ = interrupted => {
-            cancel_on_interrupt(&mut client, job_id).await;
-            return Ok(Outcome::TasksFailed);
-        }
+    let Some(outcome) = unless_interrupted(run).await? else {
+        cancel_on_interrupt(&mut client, job_id).await;
+        return Ok(Outcome::TasksFailed);
     };
     let summary = match outcome {
         Ok(summary) => summary,
@@ -217,6 +209,16 @@ async fn run_exec(inputs: exec::Inputs, template: exec::Template, target: Target
         eprint!("{}", stats.table());
     }
     Ok(tally.outcome(summary.failed == 0 && summary.succeeded == count))
+}
+
+/// Runs the job to its end; `None` if Ctrl-C came first (the job's future
+/// is dropped, so its client is free to cancel it).
+async fn unless_interrupted<T>(run: impl std::future::Future<Output = T>) -> anyhow::Result<Option<T>> {
+    let interrupted = cluster_node::interrupt_signal().context("installing the Ctrl-C handler")?;
+    Ok(tokio::select! {
+        outcome = run => Some(outcome),
+        _ = interrupted => None,
+    })
 }
 
 /// Ctrl-C: the job is cancelled on the cluster (a coordinator with durable
