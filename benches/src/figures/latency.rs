@@ -7,7 +7,9 @@ use cluster_client::tasks::noop;
 use cluster_client::Client;
 use serde_json::json;
 
-use super::{check_results, cluster, deadline, thousands, Figure, Plan, Row};
+use super::{
+    check_results, cluster, cpu_seconds, deadline, thousands, thread_cpu_seconds, Figure, Plan, Row,
+};
 
 /// Targets, in microseconds.
 const P50_TARGET: f64 = 200.0;
@@ -18,7 +20,18 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let warmup = (n / 10).min(100);
     let mut cluster = cluster(plan, 2, 1).await?;
     let mut client = cluster.client().await?;
+    let pids: Vec<u32> =
+        std::iter::once(&cluster.coordinator).chain(&cluster.workers).map(|p| p.pid()).collect();
+    let cpu_before =
+        (pids.iter().map(|&pid| cpu_seconds(pid)).collect::<Result<Vec<_>>>()?, thread_cpu_seconds()?);
     let micros = round_trips(&mut client, n, warmup).await?;
+    let per_job = |before: f64, after: f64| (after - before) * 1e6 / (warmup + n) as f64;
+    let client_cpu = per_job(cpu_before.1, thread_cpu_seconds()?);
+    let coordinator_cpu = per_job(cpu_before.0[0], cpu_seconds(pids[0])?);
+    let mut workers_cpu = 0.0;
+    for (i, &pid) in pids.iter().enumerate().skip(1) {
+        workers_cpu += per_job(cpu_before.0[i], cpu_seconds(pid)?);
+    }
     // For scale: one unary gRPC round trip to the coordinator.
     let mut status_micros = Vec::with_capacity(n);
     for _ in 0..n.min(500) {
@@ -41,7 +54,8 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
          runtime), 2 workers x 1 cpu; \
          min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us; \
          a loopback TCP round trip between threads on two cores: p50 {tcp_p50:.0} us, and a job's four hops \
-         are two of those: the job took {floor_ratio:.2}x that floor",
+         are two of those: the job took {floor_ratio:.2}x that floor; CPU per job: coordinator \
+         {coordinator_cpu:.0} us, workers {workers_cpu:.0} us, client thread {client_cpu:.0} us",
         thousands(n as u64),
         micros[0],
         micros[micros.len() - 1]
@@ -64,6 +78,11 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
             "status_rtt_p50_us": status_p50,
             "tcp_rtt_p50_us": tcp_p50,
             "p50_over_two_tcp_rtt": floor_ratio,
+            "cpu_us_per_job": {
+                "coordinator": coordinator_cpu,
+                "workers": workers_cpu,
+                "client_thread": client_cpu,
+            },
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
             "met": p50 <= P50_TARGET && p99 <= P99_TARGET,

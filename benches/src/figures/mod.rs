@@ -16,7 +16,7 @@ pub(crate) mod workers;
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use cluster_testkit::ProcCluster;
 
 /// Figure names, in the order they run; `--only` takes one of these.
@@ -260,4 +260,30 @@ mod tests {
         assert_eq!(thousands(100_000), "100,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
     }
+}
+
+/// CPU time a process (all its threads) has had so far, in seconds: the
+/// scheduler's nanosecond counts (`/proc/<pid>/task/*/schedstat`), which
+/// resolve a few microseconds a job where `/proc/<pid>/stat`'s 10 ms ticks
+/// cannot.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
+        // A thread that ended since the listing has no schedstat left.
+        let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) else { continue };
+        nanos += on_cpu_nanos(&text)?;
+    }
+    Ok(nanos as f64 / 1e9)
+}
+
+/// CPU time the calling thread has had so far, in seconds.
+pub(crate) fn thread_cpu_seconds() -> Result<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").context("reading thread schedstat")?;
+    Ok(on_cpu_nanos(&text)? as f64 / 1e9)
+}
+
+/// The first field of a schedstat line: nanoseconds on the CPU.
+fn on_cpu_nanos(schedstat: &str) -> Result<u64> {
+    schedstat.split_whitespace().next().and_then(|f| f.parse().ok()).context("no CPU time in schedstat")
 }

@@ -13,7 +13,7 @@ use cluster_testkit::{active_workers, Proc};
 use cluster_worker::{RunningWorker, WorkerConfig};
 use serde_json::json;
 
-use super::{check_results, deadline, thousands, Figure, Plan, Row};
+use super::{check_results, cpu_seconds, deadline, thousands, Figure, Plan, Row};
 
 /// Goal: coordinator memory per idle connected worker, in bytes.
 const MEMORY_GOAL: f64 = 64.0 * 1024.0;
@@ -175,20 +175,4 @@ async fn wait_active(client: &mut cluster_client::Client, coordinator: &mut Proc
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// User plus system CPU time of a process so far, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let path = format!("/proc/{pid}/stat");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // Fields after the command name (which may hold spaces) in parentheses:
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after it.
-    let rest = text.rsplit_once(')').map(|(_, rest)| rest).context("no command name in /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64> {
-        fields.get(i).and_then(|f| f.parse::<f64>().ok()).with_context(|| format!("field {i} of {path}"))
-    };
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok((ticks(11)? + ticks(12)?) / hz)
 }

@@ -26,6 +26,18 @@ fn time(name: &str, mut f: impl FnMut() -> std::io::Result<()>) -> std::io::Resu
     Ok(())
 }
 
+/// The same as [`time`] on two threads at once (what two 1-cpu workers do):
+/// the mean wall time of one run on each thread.
+fn time_two(name: &str, f: impl Fn() -> std::io::Result<()> + Sync) -> std::io::Result<()> {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2).map(|_| scope.spawn(|| (0..ROUNDS).try_for_each(|_| f()))).collect();
+        runs.into_iter().try_for_each(|run| run.join().expect("a timing thread panicked"))
+    })?;
+    println!("{name:40} {:.0} us", start.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64);
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let bare = || Command::new("/bin/true");
     time("status()", || bare().status().map(drop))?;
@@ -44,7 +56,9 @@ fn main() -> std::io::Result<()> {
     })?;
     let exec = Exec::new(Allow::Any);
     let input = Input::Exec(Box::new(ExecInput { argv: vec!["/bin/true".into()], ..ExecInput::default() }));
-    time("the exec kind", || {
-        exec.run(&input, &CancelToken::new()).map(drop).map_err(|e| std::io::Error::other(e.message))
-    })
+    let run_exec =
+        || exec.run(&input, &CancelToken::new()).map(drop).map_err(|e| std::io::Error::other(e.message));
+    time("the exec kind", run_exec)?;
+    time_two("status(), two threads at once", || bare().status().map(drop))?;
+    time_two("the exec kind, two threads at once", run_exec)
 }
