@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use cluster_client::tasks::noop;
 use cluster_client::Client;
+use cluster_testkit::ProcCluster;
 use serde_json::json;
 
 use super::{
@@ -20,18 +21,7 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let warmup = (n / 10).min(100);
     let mut cluster = cluster(plan, 2, 1).await?;
     let mut client = cluster.client().await?;
-    let pids: Vec<u32> =
-        std::iter::once(&cluster.coordinator).chain(&cluster.workers).map(|p| p.pid()).collect();
-    let cpu_before =
-        (pids.iter().map(|&pid| cpu_seconds(pid)).collect::<Result<Vec<_>>>()?, thread_cpu_seconds()?);
-    let micros = round_trips(&mut client, n, warmup).await?;
-    let per_job = |before: f64, after: f64| (after - before) * 1e6 / (warmup + n) as f64;
-    let client_cpu = per_job(cpu_before.1, thread_cpu_seconds()?);
-    let coordinator_cpu = per_job(cpu_before.0[0], cpu_seconds(pids[0])?);
-    let mut workers_cpu = 0.0;
-    for (i, &pid) in pids.iter().enumerate().skip(1) {
-        workers_cpu += per_job(cpu_before.0[i], cpu_seconds(pid)?);
-    }
+    let tcp = measure(&mut cluster, n, warmup).await?;
     // For scale: one unary gRPC round trip to the coordinator.
     let mut status_micros = Vec::with_capacity(n);
     for _ in 0..n.min(500) {
@@ -42,51 +32,124 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     status_micros.sort_by(f64::total_cmp);
     let status_p50 = percentile(&status_micros, 0.50);
     cluster.check_alive()?;
+    drop(cluster);
+    // The same cluster on one machine over Unix sockets (--listen-unix).
+    let sockets = tempfile::Builder::new().prefix("cluster-bench-").tempdir()?;
+    let worker: Vec<String> =
+        ["--cpus", "1"].iter().map(|s| s.to_string()).chain(plan.worker_args.clone()).collect();
+    let mut unix_cluster =
+        ProcCluster::start_unix(sockets.path(), &[worker.clone(), worker], &plan.coordinator_args).await?;
+    let unix = measure(&mut unix_cluster, n, warmup).await?;
+    unix_cluster.check_alive()?;
+    drop(unix_cluster);
     let n_tcp = n.min(2000);
     let tcp_p50 = tokio::task::spawn_blocking(move || tcp_round_trip_p50(n_tcp))
         .await?
         .context("loopback TCP ping-pong")?;
-    let p50 = percentile(&micros, 0.50);
-    let p99 = percentile(&micros, 0.99);
-    let floor_ratio = p50 / (2.0 * tcp_p50);
+    let floor_ratio = tcp.p50 / (2.0 * tcp_p50);
     let detail = format!(
         "{} sequential 1-noop jobs (after {warmup} warm-up), one connection (client on a current-thread \
-         runtime), 2 workers x 1 cpu; \
+         runtime), 2 workers x 1 cpu, over loopback TCP; \
          min {:.0} us, max {:.0} us; for scale, a status() round trip: p50 {status_p50:.0} us; \
          a loopback TCP round trip between threads on two cores: p50 {tcp_p50:.0} us, and a job's four hops \
-         are two of those: the job took {floor_ratio:.2}x that floor; CPU per job: coordinator \
-         {coordinator_cpu:.0} us, workers {workers_cpu:.0} us, client thread {client_cpu:.0} us",
+         are two of those: the job took {floor_ratio:.2}x that floor; {}",
         thousands(n as u64),
-        micros[0],
-        micros[micros.len() - 1]
+        tcp.micros[0],
+        tcp.micros[tcp.micros.len() - 1],
+        tcp.cpu_detail(),
+    );
+    let unix_detail = format!(
+        "the same jobs with the client, the coordinator and both workers on Unix sockets \
+         (--listen-unix, --worker unix:PATH); min {:.0} us, max {:.0} us; {}",
+        unix.micros[0],
+        unix.micros[unix.micros.len() - 1],
+        unix.cpu_detail(),
     );
     let rows = vec![
-        Row::new("latency p50", format!("{p50:.0} us"))
-            .target(format!("<= {P50_TARGET:.0} us"), p50 <= P50_TARGET)
+        Row::new("latency p50", format!("{:.0} us", tcp.p50))
+            .target(format!("<= {P50_TARGET:.0} us"), tcp.p50 <= P50_TARGET)
             .detail(detail),
-        Row::new("latency p99", format!("{p99:.0} us"))
-            .target(format!("<= {P99_TARGET:.0} us"), p99 <= P99_TARGET),
+        Row::new("latency p99", format!("{:.0} us", tcp.p99))
+            .target(format!("<= {P99_TARGET:.0} us"), tcp.p99 <= P99_TARGET),
+        Row::new("latency p50, unix sockets", format!("{:.0} us", unix.p50))
+            .target(format!("<= {P50_TARGET:.0} us"), unix.p50 <= P50_TARGET)
+            .detail(unix_detail),
+        Row::new("latency p99, unix sockets", format!("{:.0} us", unix.p99))
+            .target(format!("<= {P99_TARGET:.0} us"), unix.p99 <= P99_TARGET),
     ];
     Ok(Figure {
         rows,
         json: json!({
             "jobs": n,
-            "p50_us": p50,
-            "p99_us": p99,
-            "min_us": micros[0],
-            "max_us": micros[micros.len() - 1],
+            "p50_us": tcp.p50,
+            "p99_us": tcp.p99,
+            "min_us": tcp.micros[0],
+            "max_us": tcp.micros[tcp.micros.len() - 1],
             "status_rtt_p50_us": status_p50,
             "tcp_rtt_p50_us": tcp_p50,
             "p50_over_two_tcp_rtt": floor_ratio,
-            "cpu_us_per_job": {
-                "coordinator": coordinator_cpu,
-                "workers": workers_cpu,
-                "client_thread": client_cpu,
+            "cpu_us_per_job": tcp.cpu_json(),
+            "unix": {
+                "p50_us": unix.p50,
+                "p99_us": unix.p99,
+                "min_us": unix.micros[0],
+                "max_us": unix.micros[unix.micros.len() - 1],
+                "cpu_us_per_job": unix.cpu_json(),
             },
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
-            "met": p50 <= P50_TARGET && p99 <= P99_TARGET,
+            "met": tcp.p50 <= P50_TARGET && tcp.p99 <= P99_TARGET,
+            "met_unix": unix.p50 <= P50_TARGET && unix.p99 <= P99_TARGET,
         }),
+    })
+}
+
+/// Round trips of one run, and the CPU each side spent per job.
+struct Measured {
+    micros: Vec<f64>,
+    p50: f64,
+    p99: f64,
+    coordinator_cpu: f64,
+    workers_cpu: f64,
+    client_cpu: f64,
+}
+
+impl Measured {
+    fn cpu_detail(&self) -> String {
+        format!(
+            "CPU per job: coordinator {:.0} us, workers {:.0} us, client thread {:.0} us",
+            self.coordinator_cpu, self.workers_cpu, self.client_cpu
+        )
+    }
+
+    fn cpu_json(&self) -> serde_json::Value {
+        json!({ "coordinator": self.coordinator_cpu, "workers": self.workers_cpu, "client_thread": self.client_cpu })
+    }
+}
+
+/// Sequential one-noop jobs on `cluster`, with the CPU time its processes
+/// and the client's thread spent on them.
+async fn measure(cluster: &mut ProcCluster, n: usize, warmup: usize) -> Result<Measured> {
+    let mut client = cluster.client().await?;
+    let pids: Vec<u32> =
+        std::iter::once(&cluster.coordinator).chain(&cluster.workers).map(|p| p.pid()).collect();
+    let before = pids.iter().map(|&pid| cpu_seconds(pid)).collect::<Result<Vec<_>>>()?;
+    let client_before = thread_cpu_seconds()?;
+    let micros = round_trips(&mut client, n, warmup).await?;
+    let per_job = |before: f64, after: f64| (after - before) * 1e6 / (warmup + n) as f64;
+    let client_cpu = per_job(client_before, thread_cpu_seconds()?);
+    let mut spent = Vec::with_capacity(pids.len());
+    for (pid, before) in pids.iter().zip(before) {
+        spent.push(per_job(before, cpu_seconds(*pid)?));
+    }
+    cluster.check_alive()?;
+    Ok(Measured {
+        p50: percentile(&micros, 0.50),
+        p99: percentile(&micros, 0.99),
+        micros,
+        coordinator_cpu: spent[0],
+        workers_cpu: spent[1..].iter().sum(),
+        client_cpu,
     })
 }
 

@@ -248,20 +248,6 @@ pub(crate) fn check_results(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(100_000), "100,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-}
-
 /// CPU time a process (all its threads) has had so far, in seconds: the
 /// scheduler's nanosecond counts (`/proc/<pid>/task/*/schedstat`), which
 /// resolve a few microseconds a job where `/proc/<pid>/stat`'s 10 ms ticks
@@ -286,4 +272,18 @@ pub(crate) fn thread_cpu_seconds() -> Result<f64> {
 /// The first field of a schedstat line: nanoseconds on the CPU.
 fn on_cpu_nanos(schedstat: &str) -> Result<u64> {
     schedstat.split_whitespace().next().and_then(|f| f.parse().ok()).context("no CPU time in schedstat")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -48,6 +48,11 @@ struct Args {
     /// Address to serve the worker API on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:35000", help_heading = crate::heading::CONNECTION)]
     listen: SocketAddr,
+    /// Also serve on this Unix socket (mode 0600), for a coordinator on this
+    /// machine: `--worker unix:PATH` skips the TCP stack (plaintext; not
+    /// with TLS).
+    #[arg(long, env = "CLUSTER_LISTEN_UNIX", value_name = "PATH", help_heading = crate::heading::CONNECTION)]
+    listen_unix: Option<std::path::PathBuf>,
     /// Tasks to run at once [default: all available cores].
     #[arg(long, env = "CLUSTER_CPUS")]
     cpus: Option<u32>,
@@ -157,6 +162,7 @@ impl TryFrom<Args> for WorkerConfig {
             security,
             insecure: args.security.server_tls.insecure,
             connections: args.connections.limits(),
+            listen_unix: args.listen_unix,
             ..WorkerConfig::new(args.listen)
         })
     }

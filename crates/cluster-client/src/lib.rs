@@ -174,7 +174,9 @@ impl Client {
     pub async fn connect_with(url: &str, security: &Security) -> Result<Self, ClientError> {
         let channel = cluster_node::connect(security, url, Duration::from_secs(5)).await?;
         let inner = ClientServiceClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
-        let plaintext = url.starts_with("http://") || (!url.contains("://") && security.client_tls.is_none());
+        let plaintext = url.starts_with("http://")
+            || cluster_node::unix_path(url).is_some()
+            || (!url.contains("://") && security.client_tls.is_none());
         let small_jobs = SmallJobs::default();
         Ok(Self { inner, channel, plaintext, url: url.to_string(), security: security.clone(), small_jobs })
     }

@@ -55,7 +55,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct CoordinatorConfig {
     /// Address to serve clients and registrations on; port 0 picks one.
     pub listen: SocketAddr,
-    /// Workers to dial (host:port), like Parallel Python's `ppservers`.
+    /// A Unix socket to serve clients on as well, for clients on the same
+    /// machine (`unix:PATH`): they skip the TCP stack.
+    pub listen_unix: Option<std::path::PathBuf>,
+    /// Workers to dial (host:port, or `unix:PATH` for a worker of this
+    /// machine), like Parallel Python's `ppservers`.
     pub workers: Vec<String>,
     /// Scheduling tunables.
     pub core: CoreConfig,
@@ -101,6 +105,7 @@ impl CoordinatorConfig {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
+            listen_unix: None,
             workers: Vec::new(),
             core: CoreConfig::default(),
             connect_timeout: Duration::from_secs(3),
@@ -130,6 +135,9 @@ pub enum StartError {
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+    /// The Unix socket listener did not start.
+    #[error(transparent)]
+    Unix(#[from] cluster_node::UnixServeError),
     /// The metrics listener could not start.
     #[error(transparent)]
     Metrics(#[from] cluster_node::MetricsError),
@@ -151,6 +159,7 @@ pub struct RunningCoordinator {
     actor: actor::ActorHandle,
     links: Vec<JoinHandle<()>>,
     server: ServerTask,
+    unix_server: Option<ServerTask>,
     metrics: Option<cluster_node::MetricsServer>,
     in_process: cluster_node::InProcess,
     /// Set when the coordinator stops: ends client streams idle between jobs.
@@ -191,6 +200,9 @@ impl RunningCoordinator {
         self.health.close().await;
         self.metrics = None;
         self.server.stop().await;
+        if let Some(unix) = &mut self.unix_server {
+            unix.stop().await;
+        }
     }
 
     /// Waits until the server ends by itself (an error).
@@ -269,14 +281,21 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         }
         None => None,
     };
+    let unix_server = match &config.listen_unix {
+        Some(path) => {
+            Some(cluster_node::serve_unix(router.clone(), path, security, config.connections).await?)
+        }
+        None => None,
+    };
     let server = ServerTask::spawn(router, listener, config.connections);
     health.set_serving(true).await;
     tracing::info!(
         %addr,
+        unix = config.listen_unix.as_ref().map(|path| tracing::field::display(path.display())),
         workers = config.workers.len(),
         tls = config.security.server_tls.is_some(),
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, health, actor, links, server, metrics, in_process, stopping })
+    Ok(RunningCoordinator { addr, health, actor, links, server, unix_server, metrics, in_process, stopping })
 }

@@ -1,5 +1,10 @@
 //! The dial policy: how every process of the mesh opens a connection.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cluster_auth::{ClientAuth, Security, TlsError};
@@ -53,15 +58,9 @@ pub fn url_for(security: &Security, address: &str) -> String {
 pub fn endpoint(security: &Security, url: &str, connect_timeout: Duration) -> Result<Endpoint, DialError> {
     let url = if url.contains("://") { url.to_string() } else { url_for(security, url) };
     let bad = |reason: String| DialError::BadAddress { address: url.clone(), reason };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| bad(e.to_string()))?
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
-        .initial_stream_window_size(crate::STREAM_WINDOW)
-        .initial_connection_window_size(crate::CONNECTION_WINDOW);
+    let endpoint =
+        tuned(Endpoint::from_shared(url.clone()).map_err(|e| bad(e.to_string()))?, connect_timeout)
+            .tcp_nodelay(true);
     match (&security.client_tls, url.starts_with("https://")) {
         (Some(tls), true) => Ok(tls.apply(endpoint)?),
         (None, true) => Err(bad("an https:// address needs the CA to trust: give --tls-ca".into())),
@@ -74,6 +73,18 @@ pub fn endpoint(security: &Security, url: &str, connect_timeout: Duration) -> Re
         )),
         (_, false) => Ok(endpoint),
     }
+}
+
+/// The settings every connection has: a connect deadline, HTTP/2
+/// keep-alive, and the mesh's flow-control windows.
+fn tuned(endpoint: Endpoint, connect_timeout: Duration) -> Endpoint {
+    endpoint
+        .connect_timeout(connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .initial_stream_window_size(crate::STREAM_WINDOW)
+        .initial_connection_window_size(crate::CONNECTION_WINDOW)
 }
 
 fn is_loopback(uri: &tonic::transport::Uri) -> bool {
@@ -89,7 +100,8 @@ fn is_loopback(uri: &tonic::transport::Uri) -> bool {
 }
 
 /// Dials `url` (see [`endpoint`]) with the secret on every call; an
-/// `inproc://` URL reaches a server of this process (see [`InProcess`]).
+/// `inproc://` URL reaches a server of this process (see [`InProcess`]),
+/// and `unix:PATH` a Unix socket of this machine (in plaintext).
 ///
 /// [`InProcess`]: crate::InProcess
 pub async fn connect(
@@ -108,9 +120,68 @@ pub async fn connect_tuned(
     connect_timeout: Duration,
     tune: impl FnOnce(Endpoint) -> Endpoint,
 ) -> Result<Channel, DialError> {
-    match in_process(url) {
-        Some(channel) => channel,
+    if let Some(channel) = in_process(url) {
+        return channel;
+    }
+    match unix_path(url) {
+        Some(path) => connect_unix(security, url, path, tune(tuned(unix_endpoint(), connect_timeout))).await,
         None => connect_endpoint(security, tune(endpoint(security, url, connect_timeout)?)).await,
+    }
+}
+
+/// The socket path of a `unix:PATH` (or `unix://PATH`) address.
+pub fn unix_path(address: &str) -> Option<&Path> {
+    let path = address.strip_prefix("unix://").or_else(|| address.strip_prefix("unix:"))?;
+    Some(Path::new(path))
+}
+
+/// The endpoint every Unix socket connection starts from: the socket
+/// replaces the host, so the URL only names the scheme (plaintext: the
+/// socket never leaves the machine, and its file mode guards it).
+fn unix_endpoint() -> Endpoint {
+    Endpoint::from_static("http://localhost")
+}
+
+/// Dials the Unix socket at `path` with the secret on every call.
+async fn connect_unix(
+    security: &Security,
+    address: &str,
+    path: &Path,
+    endpoint: Endpoint,
+) -> Result<Channel, DialError> {
+    if path.as_os_str().is_empty() {
+        return Err(DialError::BadAddress {
+            address: address.into(),
+            reason: "no socket path after unix:".into(),
+        });
+    }
+    let connector = UnixConnector(Arc::from(path));
+    let channel = endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| DialError::Connect { address: address.into(), reason: crate::chain(&e) })?;
+    let authority = cluster_auth::authority_of(endpoint.uri());
+    Ok(ClientAuth::new(Transport::Network(channel), security.secret.clone(), authority))
+}
+
+/// Opens a connection to one Unix socket, whatever URI tonic asks for.
+#[derive(Clone)]
+struct UnixConnector(Arc<Path>);
+
+impl tower_service::Service<tonic::transport::Uri> for UnixConnector {
+    type Response = hyper_util::rt::TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: tonic::transport::Uri) -> Self::Future {
+        let path: PathBuf = self.0.to_path_buf();
+        Box::pin(
+            async move { Ok(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) },
+        )
     }
 }
 

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::{Connected, TcpConnectInfo, UdsConnectInfo};
 
 /// Bounds on the connections a server keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,18 +48,36 @@ const HANDSHAKE_BYTES: usize = 24;
 /// Pause after the process ran out of file descriptors.
 const EMFILE_PAUSE: Duration = Duration::from_millis(100);
 
+/// A listening socket the accept loop takes connections from: TCP, or a
+/// Unix socket for processes on the same machine.
+pub trait Listener: Send + 'static {
+    /// The connection type.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The next connection.
+    fn accept(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+
+    async fn accept(&self) -> io::Result<TcpStream> {
+        let (stream, _) = TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
 /// Accepted connections from `listener`, within `limits`.
-pub(crate) fn incoming(
-    listener: TcpListener,
+pub(crate) fn incoming<L: Listener>(
+    listener: L,
     limits: ConnectionLimits,
-) -> impl Stream<Item = io::Result<Guarded>> + Send + 'static {
+) -> impl Stream<Item = io::Result<Guarded<L::Stream>>> + Send + 'static {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     futures_util::stream::unfold((listener, permits), move |(listener, permits)| async move {
         loop {
             let permit = permits.clone().acquire_owned().await.ok()?;
             match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
+                Ok(stream) => {
                     let guarded = Guarded::new(stream, permit, limits);
                     return Some((Ok(guarded), (listener, permits)));
                 }
@@ -82,8 +100,8 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 
 /// An accepted connection that holds its place under the cap and closes
 /// itself when its peer stays silent past the deadline.
-pub struct Guarded {
-    inner: TcpStream,
+pub struct Guarded<S = TcpStream> {
+    inner: S,
     _permit: OwnedSemaphorePermit,
     limits: ConnectionLimits,
     received: usize,
@@ -91,8 +109,8 @@ pub struct Guarded {
     deadline: Pin<Box<Sleep>>,
 }
 
-impl Guarded {
-    fn new(inner: TcpStream, permit: OwnedSemaphorePermit, limits: ConnectionLimits) -> Self {
+impl<S> Guarded<S> {
+    fn new(inner: S, permit: OwnedSemaphorePermit, limits: ConnectionLimits) -> Self {
         let now = Instant::now();
         let deadline = Box::pin(tokio::time::sleep_until(now + limits.handshake_timeout));
         Self { inner, _permit: permit, limits, received: 0, last_read: now, deadline }
@@ -117,7 +135,7 @@ impl Guarded {
     }
 }
 
-impl AsyncRead for Guarded {
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -146,7 +164,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -172,10 +190,18 @@ impl AsyncWrite for Guarded {
     }
 }
 
-impl Connected for Guarded {
+impl Connected for Guarded<TcpStream> {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+impl Connected for Guarded<UnixStream> {
+    type ConnectInfo = UdsConnectInfo;
+
+    fn connect_info(&self) -> UdsConnectInfo {
         self.inner.connect_info()
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`bind`] and [`ServerTask`]: a listener bound on a real socket (port 0
 //!   picks one), served with TCP_NODELAY on every connection, stoppable and
-//!   awaitable; [`server_builder`] starts each listener from the process's
+//!   awaitable; [`bind_unix`]: the same on a Unix socket (mode 0600) for
+//!   processes of one machine; [`server_builder`] starts each listener from the process's
 //!   [`Security`] (exposure check, TLS, HTTP/2 keep-alive, the secret layer).
 //! - [`endpoint`], [`connect`], [`connect_endpoint`]: the dial policy
 //!   (scheme defaults, TLS only for `https://`, keep-alive, TCP_NODELAY, a
@@ -59,9 +60,9 @@ mod signal;
 mod spawn;
 
 pub use cluster_auth::{Refusals, Security};
-pub use dial::{connect, connect_endpoint, connect_tuned, endpoint, url_for, Channel, DialError};
+pub use dial::{connect, connect_endpoint, connect_tuned, endpoint, unix_path, url_for, Channel, DialError};
 pub use health::{serves, standard_services, Health};
-pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded};
+pub use incoming::{raise_open_files_limit, ConnectionLimits, Guarded, Listener};
 pub use inproc::{InProcess, Transport};
 pub use limits::{CONNECTION_WINDOW, DEFAULT_MAX_MESSAGE_BYTES, STREAM_WINDOW};
 #[cfg(feature = "logging")]
@@ -70,8 +71,8 @@ pub use logging::{init_logging, LogFormat};
 pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use runtime::runtime;
 pub use serve::{
-    bind, counted_server_builder, server_builder, BindError, SecureRouter, SecureServer, ServeError,
-    ServerTask, ServerTaskError, STOP_GRACE,
+    bind, bind_unix, counted_server_builder, serve_unix, server_builder, BindError, SecureRouter,
+    SecureServer, ServeError, ServerTask, ServerTaskError, UnixServeError, UnixSocket, STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};
 pub use spawn::spawn;

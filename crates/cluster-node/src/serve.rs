@@ -1,16 +1,18 @@
 //! Running a mesh listener: the server builder every listener starts from,
 //! bound on a real socket with TCP_NODELAY on every accepted connection
-//! (tonic ignores the builder's nodelay for a pre-bound listener),
-//! stoppable, and awaitable.
+//! (tonic ignores the builder's nodelay for a pre-bound listener), or on a
+//! Unix socket for processes of the same machine, stoppable, and awaitable.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cluster_auth::{check_exposure, Refusals, Security, ServerAuthLayer, TlsError};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
-use tonic::transport::server::Router;
+use tonic::transport::server::{Connected, Router};
 use tonic::transport::Server;
 use tower_layer::{Identity, Stack};
 
@@ -33,6 +35,12 @@ pub enum ServeError {
     /// tonic refused the TLS configuration.
     #[error("cannot set up TLS: {0}")]
     Server(String),
+    /// A Unix socket listener was asked for together with TLS.
+    #[error(
+        "a Unix socket listener serves plaintext (its file's mode, 0600, guards it), but TLS is configured: \
+         drop --listen-unix or the TLS flags"
+    )]
+    UnixWithTls,
     /// The compiled-in descriptor set could not be served by reflection.
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(String),
@@ -40,12 +48,12 @@ pub enum ServeError {
 
 /// The listen address could not be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {source}")]
+#[error("cannot listen on {addr}: {reason}")]
 pub struct BindError {
-    /// The address.
-    pub addr: SocketAddr,
-    /// Why.
-    pub source: std::io::Error,
+    /// The address (`unix:PATH` for a Unix socket).
+    pub addr: String,
+    /// Why; in the message, not a source, so an error chain says it once.
+    pub reason: std::io::Error,
 }
 
 /// Why a server ended by itself.
@@ -98,9 +106,102 @@ pub fn counted_server_builder(
 /// Binds `listen` (port 0 picks a free port) and returns the listener with
 /// the address it got.
 pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), BindError> {
-    let listener = TcpListener::bind(listen).await.map_err(|source| BindError { addr: listen, source })?;
-    let addr = listener.local_addr().map_err(|source| BindError { addr: listen, source })?;
+    let error = |reason| BindError { addr: listen.to_string(), reason };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let addr = listener.local_addr().map_err(error)?;
     Ok((listener, addr))
+}
+
+/// Serves `router` on a Unix socket at `path` as well (see [`bind_unix`]):
+/// for clients and coordinators on the same machine, which skip the TCP
+/// stack. Plaintext, so refused when `security` has server TLS; the secret
+/// is checked as on every listener.
+pub async fn serve_unix(
+    router: SecureRouter,
+    path: &Path,
+    security: &Security,
+    limits: crate::ConnectionLimits,
+) -> Result<ServerTask, UnixServeError> {
+    if security.server_tls.is_some() {
+        return Err(ServeError::UnixWithTls.into());
+    }
+    let socket = bind_unix(path).await?;
+    Ok(ServerTask::spawn(router, socket, limits))
+}
+
+/// Why a Unix socket listener did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UnixServeError {
+    /// The settings do not allow it.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The socket could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+/// A Unix socket listener whose file goes away with it.
+#[derive(Debug)]
+pub struct UnixSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl UnixSocket {
+    /// Where it listens.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl crate::incoming::Listener for UnixSocket {
+    type Stream = UnixStream;
+
+    async fn accept(&self) -> std::io::Result<UnixStream> {
+        Ok(self.listener.accept().await?.0)
+    }
+}
+
+/// Binds a Unix socket at `path`, readable and writable by this user only
+/// (mode 0600: the file's permissions are the socket's access control). A
+/// socket file left by a process that ended is replaced; one that a live
+/// process listens on, or any other file, is an error.
+pub async fn bind_unix(path: &Path) -> Result<UnixSocket, BindError> {
+    use std::io::{Error, ErrorKind};
+    let error = |reason| BindError { addr: format!("unix:{}", path.display()), reason };
+    if let Ok(found) = std::fs::symlink_metadata(path) {
+        if !found.file_type().is_socket() {
+            return Err(error(Error::new(ErrorKind::AlreadyExists, "a file that is not a socket is there")));
+        }
+        match UnixStream::connect(path).await {
+            Ok(_) => return Err(error(Error::new(ErrorKind::AddrInUse, "another process listens on it"))),
+            // Nobody listens: a socket left by a process that ended.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path).map_err(error)?
+            }
+            Err(e) => return Err(error(e)),
+        }
+    }
+    // Bound under a temporary name and renamed once its mode is set, so
+    // no other user can connect in between.
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let listener = UnixListener::bind(&temporary).map_err(error)?;
+    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error(e));
+    }
+    Ok(UnixSocket { listener, path: path.to_owned() })
 }
 
 /// Longest a stopping server waits for open calls to finish.
@@ -113,10 +214,15 @@ pub struct ServerTask {
 }
 
 impl ServerTask {
-    /// Serves `router` on `listener` until [`ServerTask::stop`], within
-    /// `limits` (TCP_NODELAY on every connection: tonic ignores the
-    /// builder's nodelay for a pre-bound listener).
-    pub fn spawn(router: SecureRouter, listener: TcpListener, limits: crate::ConnectionLimits) -> Self {
+    /// Serves `router` on `listener` (a [`TcpListener`] or a
+    /// [`UnixSocket`]) until [`ServerTask::stop`], within `limits`
+    /// (TCP_NODELAY on every TCP connection: tonic ignores the builder's
+    /// nodelay for a pre-bound listener).
+    pub fn spawn<L>(router: SecureRouter, listener: L, limits: crate::ConnectionLimits) -> Self
+    where
+        L: crate::incoming::Listener,
+        crate::Guarded<L::Stream>: Connected,
+    {
         let incoming = crate::incoming::incoming(listener, limits);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = crate::spawn(router.serve_with_incoming_shutdown(incoming, async {

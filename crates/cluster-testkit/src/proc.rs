@@ -2,7 +2,7 @@
 //! they print `NAME listening on ADDR` on stdout, stderr captured, killed
 //! when dropped.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -355,6 +355,8 @@ pub struct ProcCluster {
     pub coordinator: Proc,
     /// The workers, in the order given.
     pub workers: Vec<Proc>,
+    /// With [`ProcCluster::start_unix`]: the coordinator's Unix socket.
+    unix: Option<PathBuf>,
 }
 
 impl ProcCluster {
@@ -369,16 +371,44 @@ impl ProcCluster {
         }
         args.extend(coordinator.iter().map(AsRef::as_ref));
         let coordinator = Proc::coordinator(args)?;
-        let mut cluster = ProcCluster { coordinator, workers };
-        let want = cluster.workers.len();
-        let mut client = cluster.client().await?;
+        ProcCluster { coordinator, workers, unix: None }.ready().await
+    }
+
+    /// [`ProcCluster::start`] with every connection on a Unix socket in
+    /// `dir`: the coordinator dials each worker's `--listen-unix` socket,
+    /// and [`ProcCluster::url`] is the coordinator's (`unix:PATH`).
+    pub async fn start_unix<S: AsRef<OsStr>>(
+        dir: &Path,
+        workers: &[Vec<S>],
+        coordinator: &[S],
+    ) -> Result<ProcCluster> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut started = Vec::new();
+        for (i, flags) in workers.iter().enumerate() {
+            let socket = dir.join(format!("worker-{i}.sock"));
+            let mut flags: Vec<OsString> = flags.iter().map(|f| f.as_ref().to_owned()).collect();
+            flags.extend(["--listen-unix".into(), socket.clone().into_os_string()]);
+            started.push(Proc::worker(flags)?);
+            args.extend(["--worker".into(), format!("unix:{}", socket.display()).into()]);
+        }
+        let socket = dir.join("coordinator.sock");
+        args.extend(["--listen-unix".into(), socket.clone().into_os_string()]);
+        args.extend(coordinator.iter().map(|f| f.as_ref().to_owned()));
+        let coordinator = Proc::coordinator(args)?;
+        ProcCluster { coordinator, workers: started, unix: Some(socket) }.ready().await
+    }
+
+    /// Waits until the coordinator sees every worker active.
+    async fn ready(mut self) -> Result<ProcCluster> {
+        let want = self.workers.len();
+        let mut client = self.client().await?;
         let until = Instant::now() + DEADLINE;
         loop {
             let status = client.status().await?;
             if active_workers(&status) == want {
-                return Ok(cluster);
+                return Ok(self);
             }
-            cluster.check_alive()?;
+            self.check_alive()?;
             if Instant::now() > until {
                 bail!("{want} workers not active within {DEADLINE:?}; last status: {status:?}");
             }
@@ -386,9 +416,12 @@ impl ProcCluster {
         }
     }
 
-    /// The coordinator's URL.
+    /// The coordinator's URL (`unix:PATH` for [`ProcCluster::start_unix`]).
     pub fn url(&self) -> String {
-        self.coordinator.url()
+        match &self.unix {
+            Some(socket) => format!("unix:{}", socket.display()),
+            None => self.coordinator.url(),
+        }
     }
 
     /// A new client of the coordinator.

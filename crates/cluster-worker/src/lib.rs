@@ -40,6 +40,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct WorkerConfig {
     /// Address to serve on; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// A Unix socket to serve on as well, for a coordinator on the same
+    /// machine (`--worker unix:PATH`): it skips the TCP stack.
+    pub listen_unix: Option<std::path::PathBuf>,
     /// Slots, i.e. tasks run at once.
     pub cores: u32,
     /// Relative speed of one core.
@@ -77,6 +80,7 @@ impl WorkerConfig {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
+            listen_unix: None,
             cores: available_cores(),
             weight: 1.0,
             labels: BTreeMap::new(),
@@ -142,6 +146,9 @@ pub enum StartError {
     /// Exposed without authentication, or unusable TLS settings.
     #[error(transparent)]
     Serve(#[from] cluster_node::ServeError),
+    /// The Unix socket listener did not start.
+    #[error(transparent)]
+    Unix(#[from] cluster_node::UnixServeError),
     /// Commands allowed with no authentication at all.
     #[error(
         "--allow-exec runs the commands callers send: it needs the cluster secret (--secret-file or \
@@ -193,6 +200,7 @@ pub struct RunningWorker {
     phase: watch::Sender<session::Phase>,
     executor: Arc<executor::Executor>,
     server: ServerTask,
+    unix_server: Option<ServerTask>,
     in_process: cluster_node::InProcess,
 }
 
@@ -237,6 +245,9 @@ impl RunningWorker {
         // Bounded (cluster_node::STOP_GRACE): a task that ignores its
         // cancellation cannot hold the process.
         self.server.stop().await;
+        if let Some(unix) = &mut self.unix_server {
+            unix.stop().await;
+        }
     }
 
     /// Waits until the server ends by itself (an error).
@@ -304,14 +315,21 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let in_process =
         cluster_node::InProcess::register("worker", addr, tonic::service::Routes::new(service.clone()));
     let router = router.add_service(service);
+    let unix_server = match &config.listen_unix {
+        Some(path) => {
+            Some(cluster_node::serve_unix(router.clone(), path, &security, config.connections).await?)
+        }
+        None => None,
+    };
     let server = ServerTask::spawn(router, listener, config.connections);
     health.set_serving(true).await;
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, advertise) {
         let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };
         cluster_node::spawn(registration.run(sessions_rx, security));
     }
-    tracing::info!(%addr, cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, health, phase, executor, server, in_process })
+    let unix = config.listen_unix.as_ref().map(|path| path.display());
+    tracing::info!(%addr, unix = unix.map(tracing::field::display), cores = config.cores, weight = config.weight, "worker serving");
+    Ok(RunningWorker { addr, health, phase, executor, server, unix_server, in_process })
 }
 
 #[cfg(test)]

@@ -24,8 +24,14 @@ struct Args {
     /// Address to serve clients and worker registrations on.
     #[arg(long, env = "CLUSTER_LISTEN", default_value = "0.0.0.0:7700", help_heading = cluster_cli::heading::CONNECTION)]
     listen: SocketAddr,
-    /// A worker to dial, host:port (repeatable; comma-separated in the
-    /// environment variable).
+    /// Also serve clients on this Unix socket (mode 0600): `cluster-submit
+    /// --coordinator unix:PATH` on this machine skips the TCP stack
+    /// (plaintext; not with TLS).
+    #[arg(long, env = "CLUSTER_LISTEN_UNIX", value_name = "PATH", help_heading = cluster_cli::heading::CONNECTION)]
+    listen_unix: Option<std::path::PathBuf>,
+    /// A worker to dial, host:port, or unix:PATH for a worker of this machine
+    /// serving --listen-unix (repeatable; comma-separated in the environment
+    /// variable).
     #[arg(long = "worker", env = "CLUSTER_WORKERS", value_delimiter = ',', help_heading = cluster_cli::heading::CONNECTION)]
     workers: Vec<String>,
     /// Unstarted tasks a worker may hold per core, so cores never wait for a
@@ -140,6 +146,7 @@ impl TryFrom<Args> for CoordinatorConfig {
             insecure: args.security.server_tls.insecure,
             connections: args.connections.limits(),
             metrics_listen: args.metrics_listen,
+            listen_unix: args.listen_unix,
             ..CoordinatorConfig::new(args.listen)
         })
     }

@@ -1,0 +1,152 @@
+//! One machine over Unix sockets: workers that serve `--listen-unix`, a
+//! coordinator that dials them as `unix:PATH` and serves its clients on its
+//! own socket, and what happens to the socket file when something else is
+//! there already. Real binaries; each test has its own directory.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Result;
+use cluster_auth::test_util::generate;
+use cluster_testkit::{stderr, stdout, temp_dir, Cmd, Proc, Signal, DEADLINE};
+
+fn unix(path: &Path) -> String {
+    format!("unix:{}", path.display())
+}
+
+fn worker_on(socket: &Path) -> Result<Proc> {
+    Proc::worker(["--cpus".as_ref(), "1".as_ref(), "--listen-unix".as_ref(), socket.as_os_str()])
+}
+
+/// The first lines of the seed's sum_primes run, for these inputs.
+const SUMS: [&str; 4] = [
+    "Sum of primes below 100000 is 454396537",
+    "Sum of primes below 100100 is 454996777",
+    "Sum of primes below 100200 is 455898156",
+    "Sum of primes below 100300 is 456700218",
+];
+
+#[test]
+fn a_batch_runs_over_unix_sockets_end_to_end_on_both_workers() -> Result<()> {
+    let dir = temp_dir("unix-batch");
+    let (first, second) = (dir.join("w1.sock"), dir.join("w2.sock"));
+    let _workers = [worker_on(&first)?, worker_on(&second)?];
+    let socket = dir.join("c.sock");
+    let _coordinator = Proc::coordinator([
+        "--worker".to_string(),
+        unix(&first),
+        "--worker".to_string(),
+        unix(&second),
+        "--listen-unix".to_string(),
+        socket.display().to_string(),
+    ])?;
+    for path in [&first, &second, &socket] {
+        let meta = std::fs::metadata(path)?;
+        assert!(meta.file_type().is_socket(), "{}", path.display());
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "only this user may connect: {}",
+            path.display()
+        );
+    }
+    let url = unix(&socket);
+    let inputs = "100000,100100,100200,100300,100000,100100,100200,100300";
+    let run = Cmd::new("cluster-submit")?
+        .args(["sum-primes", "--inputs", inputs, "--coordinator", &url])
+        .output(DEADLINE)?;
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    let sums: Vec<&str> = out.lines().filter(|line| line.starts_with("Sum of primes")).collect();
+    assert_eq!(sums, [SUMS, SUMS].concat(), "{out}");
+    // Both workers took part, each named by its socket.
+    for worker in [&first, &second] {
+        let row = out.lines().find(|line| line.ends_with(&unix(worker))).unwrap_or_else(|| panic!("{out}"));
+        let jobs: u64 = row.split('|').next().unwrap_or_default().trim().parse()?;
+        assert!(jobs >= 1, "{row}");
+    }
+    let status = Cmd::new("cluster-submit")?.args(["status", "--coordinator", &url]).output(DEADLINE)?;
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stdout(&status).contains("active workers: 2 of 2"), "{}", stdout(&status));
+    Ok(())
+}
+
+#[test]
+fn a_socket_left_by_a_dead_process_is_replaced_and_a_live_one_is_refused() -> Result<()> {
+    let dir = temp_dir("unix-stale");
+    let socket = dir.join("w.sock");
+    // A listener that went away without removing its file.
+    drop(std::os::unix::net::UnixListener::bind(&socket)?);
+    assert!(socket.exists());
+    let mut worker = worker_on(&socket)?;
+    // Another worker on the same path must not take it over.
+    let second = Cmd::new("cluster-worker")?
+        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
+        .args([&socket])
+        .output(DEADLINE)?;
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!("cannot listen on {}: another process listens on it", unix(&socket))),
+        "{err}"
+    );
+    // The first one still serves: a coordinator reaches it there.
+    let coordinator = Proc::coordinator(["--worker".to_string(), unix(&socket)])?;
+    let run = Cmd::new("cluster-submit")?
+        .args(["sum-primes", "--inputs", "100000", "--coordinator", &coordinator.url()])
+        .output(DEADLINE)?;
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stdout(&run).contains(SUMS[0]), "{}", stdout(&run));
+    // A worker that stops removes its socket.
+    worker.signal(Signal::Term);
+    worker.wait_exit(DEADLINE)?;
+    assert!(!socket.exists(), "the socket file outlived its worker");
+    Ok(())
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_left_alone_and_tls_is_refused() -> Result<()> {
+    let dir = temp_dir("unix-refusals");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "keep me")?;
+    let taken = Cmd::new("cluster-worker")?
+        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
+        .args([&file])
+        .output(DEADLINE)?;
+    assert!(!taken.status.success());
+    let err = stderr(&taken);
+    assert!(
+        err.contains(&format!("cannot listen on {}: a file that is not a socket is there", unix(&file))),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file)?, "keep me");
+
+    let pki = generate(&dir.join("pki"))?;
+    let tls = Cmd::new("cluster-coordinator")?
+        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
+        .args([dir.join("c.sock")])
+        .args([
+            "--tls-cert".as_ref(),
+            pki.server_cert.as_os_str(),
+            "--tls-key".as_ref(),
+            pki.server_key.as_os_str(),
+        ])
+        .output(DEADLINE)?;
+    assert!(!tls.status.success());
+    let err = stderr(&tls);
+    assert!(err.contains("a Unix socket listener serves plaintext"), "{err}");
+    assert!(!dir.join("c.sock").exists());
+    Ok(())
+}
+
+#[test]
+fn a_missing_socket_is_a_clear_connect_error() -> Result<()> {
+    let dir = temp_dir("unix-missing");
+    let url = unix(&dir.join("nobody.sock"));
+    let out = Cmd::new("cluster-submit")?.args(["status", "--coordinator", &url]).output(DEADLINE)?;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot connect to {url}")), "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    Ok(())
+}
