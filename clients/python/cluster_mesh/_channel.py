@@ -20,7 +20,12 @@ _OPTIONS = [
 
 def split_url(url: str) -> tuple[str, bool]:
     """`http://host:port` -> ("host:port", False); `https://...` -> (..., True);
-    a bare `host:port` is plaintext."""
+    a bare `host:port` is plaintext; `unix:PATH` (a coordinator's
+    --listen-unix socket on this machine) stays as grpc names it, plaintext."""
+    if url.startswith("unix:"):
+        if not url[len("unix:"):].lstrip("/"):
+            raise ValueError(f"`{url}` has no socket path: give unix:PATH")
+        return url, False
     tls = url.startswith("https://")
     target = url.split("://", 1)[1] if "://" in url else url
     target = target.rstrip("/")
@@ -42,17 +47,20 @@ class Dialer:
                  tls_client_cert: str | None = None, tls_client_key: str | None = None,
                  tls_domain: str | None = None):
         self.target, https = split_url(url)
-        self.authority = self.target
+        unix = url.startswith("unix:")
+        # Over a Unix socket the Rust client names the server `localhost`;
+        # the signature covers that name.
+        self.authority = "localhost" if unix else self.target
         self.secret = secret
         # As the Rust dialer: https:// is TLS, a bare host:port takes TLS when
         # a CA is given, and an explicit http:// stays plaintext (allowed
         # with a CA on loopback only, e.g. an embedded local worker).
-        explicit_http = url.startswith("http://")
+        explicit_http = url.startswith("http://") or unix
         self.tls = https or (tls_ca is not None and not explicit_http)
         self.client_cert = tls_client_cert is not None
         self.ca = tls_ca
         self.expected_name = tls_domain or self.target.rsplit(":", 1)[0].strip("[]")
-        if tls_ca is not None and explicit_http and not _is_loopback(self.target):
+        if tls_ca is not None and explicit_http and not unix and not _is_loopback(self.target):
             raise ValueError("an http:// address dials in plaintext, but tls_ca asks for TLS: use https://")
         self._creds = None
         self._options = list(_OPTIONS) + [("grpc.default_authority", self.authority)]

@@ -65,3 +65,20 @@ def test_protocol_errors_reach_the_client(mesh):
             cluster.run_tasks(iter(dup))
         assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
         assert e.value.details.startswith("task id 7 appears twice in job ")
+
+
+def test_a_coordinator_on_a_unix_socket(mesh):
+    socket = mesh.tmp / "coordinator.sock"
+    coordinator = mesh.coordinator("--listen-unix", str(socket))
+    mesh.rust_worker(coordinator, "--cpus", "2")
+    # The secret is checked on the socket as on TCP.
+    with Cluster(f"unix:{socket}") as stranger:
+        with pytest.raises(ClusterError) as e:
+            stranger.status()
+        assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
+    with Cluster(f"unix:{socket}", secret_file=str(mesh.secret_file)) as cluster:
+        mesh.wait_active(cluster, 1)
+        assert cluster.map("sum-primes", SEED_INPUTS) == SEED_SUMS
+        assert cluster.submit("sum-primes", 100)() == 1060
+    with pytest.raises(ValueError, match="no socket path"):
+        Cluster("unix:")
