@@ -46,7 +46,11 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let tcp_p50 = tokio::task::spawn_blocking(move || tcp_round_trip_p50(n_tcp))
         .await?
         .context("loopback TCP ping-pong")?;
+    let unix_p50 = tokio::task::spawn_blocking(move || unix_round_trip_p50(n_tcp))
+        .await?
+        .context("Unix socket ping-pong")?;
     let floor_ratio = tcp.p50 / (2.0 * tcp_p50);
+    let unix_floor_ratio = unix.p50 / (2.0 * unix_p50);
     let detail = format!(
         "{} sequential 1-noop jobs (after {warmup} warm-up), one connection (client on a current-thread \
          runtime), 2 workers x 1 cpu, over loopback TCP; \
@@ -60,7 +64,8 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     );
     let unix_detail = format!(
         "the same jobs with the client, the coordinator and both workers on Unix sockets \
-         (--listen-unix, --worker unix:PATH); min {:.0} us, max {:.0} us; {}",
+         (--listen-unix, --worker unix:PATH); min {:.0} us, max {:.0} us; a Unix socket round trip between \
+         threads on two cores: p50 {unix_p50:.0} us: the job took {unix_floor_ratio:.2}x two of those; {}",
         unix.micros[0],
         unix.micros[unix.micros.len() - 1],
         unix.cpu_detail(),
@@ -95,6 +100,8 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
                 "min_us": unix.micros[0],
                 "max_us": unix.micros[unix.micros.len() - 1],
                 "cpu_us_per_job": unix.cpu_json(),
+                "unix_rtt_p50_us": unix_p50,
+                "p50_over_two_unix_rtt": unix_floor_ratio,
             },
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
@@ -188,29 +195,42 @@ pub(super) async fn round_trips(client: &mut Client, n: usize, warmup: usize) ->
 /// core, and the figure swings between about 20 us and the cross-core
 /// figure from one run to the next.)
 fn tcp_round_trip_p50(n: usize) -> std::io::Result<f64> {
-    use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
+    let near = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (far, _) = listener.accept()?;
+    near.set_nodelay(true)?;
+    far.set_nodelay(true)?;
+    round_trip_p50(n, near, far)
+}
+
+/// The same over a Unix socket pair: the floor of the Unix-socket rows.
+fn unix_round_trip_p50(n: usize) -> std::io::Result<f64> {
+    let (near, far) = std::os::unix::net::UnixStream::pair()?;
+    round_trip_p50(n, near, far)
+}
+
+/// `n` one-byte round trips from `near` (on core 0) through an echo on
+/// `far` (on core 1); their p50 in microseconds.
+fn round_trip_p50<S>(n: usize, mut near: S, mut far: S) -> std::io::Result<f64>
+where
+    S: std::io::Read + std::io::Write + Send + 'static,
+{
     let echo = std::thread::spawn(move || -> std::io::Result<()> {
         pin_to_cpu(1);
-        let (mut socket, _) = listener.accept()?;
-        socket.set_nodelay(true)?;
         let mut byte = [0u8; 1];
-        while socket.read(&mut byte)? == 1 {
-            socket.write_all(&byte)?;
+        while far.read(&mut byte)? == 1 {
+            far.write_all(&byte)?;
         }
         Ok(())
     });
     let ping = std::thread::spawn(move || -> std::io::Result<Vec<f64>> {
         pin_to_cpu(0);
-        let mut socket = std::net::TcpStream::connect(addr)?;
-        socket.set_nodelay(true)?;
         let mut micros = Vec::with_capacity(n);
         let mut byte = [0u8; 1];
         for _ in 0..n {
             let start = Instant::now();
-            socket.write_all(&byte)?;
-            socket.read_exact(&mut byte)?;
+            near.write_all(&byte)?;
+            near.read_exact(&mut byte)?;
             micros.push(start.elapsed().as_secs_f64() * 1e6);
         }
         Ok(micros)
