@@ -18,6 +18,18 @@ fn worker_on(socket: &Path) -> Result<Proc> {
     Proc::worker(["--cpus".as_ref(), "1".as_ref(), "--listen-unix".as_ref(), socket.as_os_str()])
 }
 
+/// Starts a worker on `path` and checks it stops at once, saying `why`.
+fn refused_at(path: &Path, why: &str) -> Result<()> {
+    let refused = Cmd::new("cluster-worker")?
+        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
+        .args([path])
+        .output(DEADLINE)?;
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains(&format!("cannot listen on {}: {why}", unix(path))), "{err}");
+    Ok(())
+}
+
 /// The first lines of the seed's sum_primes run, for these inputs.
 const SUMS: [&str; 4] = [
     "Sum of primes below 100000 is 454396537",
@@ -80,16 +92,7 @@ fn a_socket_left_by_a_dead_process_is_replaced_and_a_live_one_is_refused() -> Re
     assert!(socket.exists());
     let mut worker = worker_on(&socket)?;
     // Another worker on the same path must not take it over.
-    let second = Cmd::new("cluster-worker")?
-        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
-        .args([&socket])
-        .output(DEADLINE)?;
-    assert!(!second.status.success());
-    let err = stderr(&second);
-    assert!(
-        err.contains(&format!("cannot listen on {}: another process listens on it", unix(&socket))),
-        "{err}"
-    );
+    refused_at(&socket, "another process listens on it")?;
     // The first one still serves: a coordinator reaches it there.
     let coordinator = Proc::coordinator(["--worker".to_string(), unix(&socket)])?;
     let run = Cmd::new("cluster-submit")?
@@ -109,16 +112,7 @@ fn a_file_that_is_not_a_socket_is_left_alone_and_tls_is_refused() -> Result<()> 
     let dir = temp_dir("unix-refusals");
     let file = dir.join("notes.txt");
     std::fs::write(&file, "keep me")?;
-    let taken = Cmd::new("cluster-worker")?
-        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
-        .args([&file])
-        .output(DEADLINE)?;
-    assert!(!taken.status.success());
-    let err = stderr(&taken);
-    assert!(
-        err.contains(&format!("cannot listen on {}: a file that is not a socket is there", unix(&file))),
-        "{err}"
-    );
+    refused_at(&file, "a file that is not a socket is there")?;
     assert_eq!(std::fs::read_to_string(&file)?, "keep me");
 
     let pki = generate(&dir.join("pki"))?;
