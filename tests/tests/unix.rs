@@ -144,3 +144,52 @@ fn a_missing_socket_is_a_clear_connect_error() -> Result<()> {
     assert!(err.contains("No such file or directory"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_worker_registers_over_the_coordinators_socket_and_only_there_may_advertise_one() -> Result<()> {
+    let dir = temp_dir("unix-register");
+    let secret = "unix registration secret";
+    let (coordinator_socket, worker_socket) = (dir.join("c.sock"), dir.join("w.sock"));
+    let coordinator = Cmd::new("cluster-coordinator")?
+        .args(["--listen", "127.0.0.1:0", "--listen-unix"])
+        .args([&coordinator_socket])
+        .env("CLUSTER_SECRET", secret)
+        .start()?;
+    let register = |via: &str, socket: &Path| -> Result<Proc> {
+        Cmd::new("cluster-worker")?
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--cpus",
+                "1",
+                "--coordinator",
+                via,
+                "--advertise",
+                &unix(socket),
+            ])
+            .args(["--listen-unix".as_ref(), socket.as_os_str()])
+            .env("CLUSTER_SECRET", secret)
+            .start()
+    };
+    // Over the coordinator's socket: dialled back on the worker's, with
+    // the secret checked both ways.
+    let _local = register(&unix(&coordinator_socket), &worker_socket)?;
+    let url = unix(&coordinator_socket);
+    let run = Cmd::new("cluster-submit")?
+        .args(["sum-primes", "--inputs", "100000,100100", "--coordinator", &url])
+        .env("CLUSTER_SECRET", secret)
+        .output(DEADLINE)?;
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stdout(&run).contains(SUMS[1]), "{}", stdout(&run));
+    assert!(stdout(&run).contains(&unix(&worker_socket)), "{}", stdout(&run));
+    // Over TCP, a Unix socket could be any local service's: refused.
+    let afar = register(&coordinator.url(), &dir.join("w2.sock"))?;
+    afar.wait_log("may advertise one only when it registers over the coordinator's --listen-unix socket");
+    let status = Cmd::new("cluster-submit")?
+        .args(["status", "--coordinator", &url, "--json"])
+        .env("CLUSTER_SECRET", secret)
+        .output(DEADLINE)?;
+    let json: serde_json::Value = serde_json::from_str(stdout(&status).trim())?;
+    assert_eq!(json["workers"].as_array().map(Vec::len), Some(1), "{json}");
+    Ok(())
+}

@@ -62,6 +62,13 @@ pub enum CoordinatorError {
     /// A registration named something that is not an address.
     #[error("`{0}` is not a host:port address")]
     BadAddress(String),
+    /// A Unix socket advertised by a registration that did not come over
+    /// the coordinator's own Unix socket.
+    #[error(
+        "`{0}` is a Unix socket of the coordinator's machine: a worker may advertise one only when it \
+         registers over the coordinator's --listen-unix socket"
+    )]
+    UnixFromAfar(String),
     /// A registering worker could not be dialled back, or another worker
     /// answered there.
     #[error("the coordinator could not open a session to {address}: {source}")]
@@ -99,7 +106,9 @@ impl CoordinatorError {
             Unreachable { source: LinkError::WrongWorker { .. }, .. } => ErrorClass::FailedPrecondition,
             ShuttingDown | ShutDownWithTasksLeft { .. } | Unreachable { .. } => ErrorClass::Unavailable,
             CancelledByRequest(_) | SubmissionFailed(_) | Resumed(_) => ErrorClass::Cancelled,
-            EmptySubmission | BadAddress(_) | DuplicateTaskId { .. } => ErrorClass::InvalidArgument,
+            EmptySubmission | BadAddress(_) | UnixFromAfar(_) | DuplicateTaskId { .. } => {
+                ErrorClass::InvalidArgument
+            }
             UnknownJob(_) | LostJob(_) => ErrorClass::NotFound,
             SubmissionTooLarge { .. } => ErrorClass::ResourceExhausted,
         }

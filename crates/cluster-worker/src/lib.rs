@@ -99,8 +99,12 @@ impl WorkerConfig {
 }
 
 /// The address to advertise: `host` alone or `host:0` means "this host, at
-/// the port the worker is bound to" (handy with `--listen 0.0.0.0:0`).
+/// the port the worker is bound to" (handy with `--listen 0.0.0.0:0`);
+/// `unix:PATH` is the worker's `--listen-unix` socket, as given.
 fn advertise_address(advertise: &str, bound_port: u16) -> String {
+    if cluster_node::unix_path(advertise).is_some() {
+        return advertise.to_string();
+    }
     match advertise.rsplit_once(':') {
         Some((host, "0")) => format!("{host}:{bound_port}"),
         Some((_, port)) if port.parse::<u16>().is_ok() => advertise.to_string(),
@@ -172,6 +176,11 @@ pub enum ConfigError {
     /// Only one of the two registration settings.
     #[error("--coordinator and --advertise go together: the coordinator dials the advertised address")]
     HalfRegistration,
+    /// A Unix socket advertised that this worker does not serve.
+    #[error(
+        "--advertise unix:PATH names the socket the coordinator dials: serve it with --listen-unix PATH"
+    )]
+    UnixNotServed,
 }
 
 impl WorkerConfig {
@@ -188,6 +197,10 @@ impl WorkerConfig {
         }
         if self.coordinator.is_some() != self.advertise.is_some() {
             return Err(ConfigError::HalfRegistration);
+        }
+        let advertised = self.advertise.as_deref().and_then(cluster_node::unix_path);
+        if advertised.is_some_and(|path| self.listen_unix.as_deref() != Some(path)) {
+            return Err(ConfigError::UnixNotServed);
         }
         Ok(())
     }
@@ -263,7 +276,7 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     if open && registry.names().any(|name| name == "exec") {
         return Err(StartError::ExecWithoutAuth);
     }
-    if let Some(url) = &config.coordinator {
+    if let Some(url) = config.coordinator.as_ref().filter(|url| cluster_node::unix_path(url).is_none()) {
         // A malformed URL is a mistake to report now, not to retry forever.
         cluster_node::endpoint(&config.security, url, Duration::from_secs(3))
             .map_err(StartError::Coordinator)?;
@@ -273,8 +286,10 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let mut security = config.security.clone();
     if security.server_names.is_empty() {
         // The coordinator dials the advertised address: a header signed
-        // for any other server is a replay.
-        security.server_names.extend(advertise.clone());
+        // for any other server is a replay. Over a Unix socket it signs
+        // for `localhost`, the name every Unix connection carries.
+        let unix = advertise.as_deref().and_then(cluster_node::unix_path).is_some();
+        security.server_names.extend(advertise.clone().map(|a| if unix { "localhost".into() } else { a }));
     }
     let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let info = WorkerInfo {
@@ -341,5 +356,6 @@ mod tests {
         assert_eq!(advertise_address("10.0.0.5", 35001), "10.0.0.5:35001");
         assert_eq!(advertise_address("worker-1:0", 35001), "worker-1:35001");
         assert_eq!(advertise_address("worker-1:35000", 35001), "worker-1:35000");
+        assert_eq!(advertise_address("unix:/run/w:1.sock", 35001), "unix:/run/w:1.sock");
     }
 }

@@ -19,17 +19,30 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        Ok(Response::new(self.inner_register(request.into_inner()).await?))
+        // Over the Unix socket the caller is on this machine, and may name
+        // a socket of it; from the network it may not.
+        let local = request.extensions().get::<tonic::transport::server::UdsConnectInfo>().is_some();
+        Ok(Response::new(self.inner_register(request.into_inner(), local).await?))
     }
 }
 
 impl RegistryApi {
-    async fn inner_register(&self, request: RegisterRequest) -> Result<RegisterResponse, CoordinatorError> {
+    async fn inner_register(
+        &self,
+        request: RegisterRequest,
+        local: bool,
+    ) -> Result<RegisterResponse, CoordinatorError> {
         let RegisterRequest { address, worker_id } = request;
-        // host:port only: a URL here could name a scheme the coordinator
-        // dials differently (inproc:// reaches a server of its own process).
-        let url = address.contains("://");
-        if url || (address.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&address)) {
+        // host:port, or unix:PATH from this machine: a URL here could name a
+        // scheme the coordinator dials differently (inproc:// reaches a
+        // server of its own process).
+        let unix = cluster_node::unix_path(&address).is_some();
+        let url = address.contains("://") && !unix;
+        if unix && !local {
+            return Err(CoordinatorError::UnixFromAfar(address));
+        }
+        let host_port = address.parse::<std::net::SocketAddr>().is_ok() || looks_like_host_port(&address);
+        if url || !(host_port || unix) {
             return Err(CoordinatorError::BadAddress(address));
         }
         let expected = (!worker_id.is_empty()).then_some(worker_id.as_str());
