@@ -193,3 +193,83 @@ fn a_worker_registers_over_the_coordinators_socket_and_only_there_may_advertise_
     assert_eq!(json["workers"].as_array().map(Vec::len), Some(1), "{json}");
     Ok(())
 }
+
+#[test]
+fn a_server_with_network_names_still_takes_signed_calls_on_its_socket() -> Result<()> {
+    let dir = temp_dir("unix-names");
+    let secret = "unix names secret";
+    let with_secret = |cmd: Cmd| cmd.env("CLUSTER_SECRET", secret);
+    // A coordinator that knows itself by a network name only.
+    let socket = dir.join("c.sock");
+    let _coordinator = with_secret(Cmd::new("cluster-coordinator")?)
+        .args(["--listen", "127.0.0.1:0", "--server-name", "coordinator.example:7700", "--listen-unix"])
+        .args([&socket])
+        .start()?;
+    // A worker dialled back over TCP (its advertised address becomes its
+    // server name) that also serves a socket, dialled there by a second
+    // coordinator.
+    let worker_socket = dir.join("w.sock");
+    let _worker = with_secret(Cmd::new("cluster-worker")?)
+        .args(["--listen", "127.0.0.1:0", "--cpus", "1", "--coordinator", &unix(&socket)])
+        .args(["--advertise", "127.0.0.1", "--listen-unix"])
+        .args([&worker_socket])
+        .start()?;
+    let second = with_secret(Cmd::new("cluster-coordinator")?)
+        .args(["--listen", "127.0.0.1:0", "--worker", &unix(&worker_socket)])
+        .start()?;
+    for url in [unix(&socket), second.url()] {
+        let run = with_secret(Cmd::new("cluster-submit")?)
+            .args(["sum-primes", "--inputs", "100000", "--coordinator", &url])
+            .output(DEADLINE)?;
+        assert!(run.status.success(), "{url}: {}", stderr(&run));
+        assert!(stdout(&run).contains(SUMS[0]), "{url}: {}", stdout(&run));
+    }
+    Ok(())
+}
+
+#[test]
+fn of_workers_started_at_once_on_one_path_one_serves_and_none_removes_anothers_socket() -> Result<()> {
+    let dir = temp_dir("unix-race");
+    let socket = dir.join("w.sock");
+    let mut racers = Vec::new();
+    for _ in 0..4 {
+        racers.push(
+            Cmd::new("cluster-worker")?
+                .args(["--listen", "127.0.0.1:0", "--cpus", "1", "--listen-unix"])
+                .args([&socket])
+                .spawn()?,
+        );
+    }
+    let until = std::time::Instant::now() + DEADLINE;
+    let mut serving = Vec::new();
+    for mut racer in racers {
+        loop {
+            if racer.out().contains("listening on") {
+                serving.push(racer);
+                break;
+            }
+            if racer.check_alive().is_err() {
+                assert!(racer.log().contains("another process listens on it"), "{}", racer.log());
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "a racer neither served nor stopped: {}", racer.log());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    assert_eq!(serving.len(), 1, "exactly one worker serves the path");
+    // Its socket removed under it, a second worker takes the path; the
+    // first one's stop must not remove the second one's socket.
+    std::fs::remove_file(&socket)?;
+    let second = worker_on(&socket)?;
+    let mut first = serving.remove(0);
+    first.signal(Signal::Term);
+    first.wait_exit(DEADLINE)?;
+    assert!(socket.exists(), "the first worker removed the second one's socket");
+    let coordinator = Proc::coordinator(["--worker".to_string(), unix(&socket)])?;
+    let run = Cmd::new("cluster-submit")?
+        .args(["sum-primes", "--inputs", "100000", "--coordinator", &coordinator.url()])
+        .output(DEADLINE)?;
+    assert!(run.status.success(), "{}", stderr(&run));
+    drop(second);
+    Ok(())
+}

@@ -86,7 +86,7 @@ mod tls;
 
 pub use client::{authority_of, AuthChannel, ClientAuth, ClientAuthLayer};
 pub use exposure::{check_exposure, ExposureError};
-pub use scheme::{Rejection, Verifier};
+pub use scheme::{Rejection, Verifier, LOCAL_AUTHORITY};
 pub use secret::{AuthError, Secret, SECRET_ENV};
 pub use security::Security;
 pub use server::{Refusals, ServerAuth, ServerAuthFuture, ServerAuthLayer, OPEN_PATHS};

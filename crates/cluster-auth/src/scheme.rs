@@ -67,6 +67,10 @@ pub fn now_millis() -> u64 {
     unix_millis(SystemTime::now())
 }
 
+/// The authority of every call over a Unix socket: the socket replaces the
+/// host, so clients name `localhost`.
+pub const LOCAL_AUTHORITY: &str = "localhost";
+
 /// One call as the MAC sees it: the server dialled and the method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call<'a> {
@@ -271,12 +275,31 @@ impl Verifier {
 
     /// Checks the header value (`None`: no header) of `call`, now.
     pub fn verify(&self, header: Option<&[u8]>, call: Call<'_>) -> Result<(), Rejection> {
-        self.verify_at(header, call, now_millis())
+        self.check(header, call, now_millis(), false)
+    }
+
+    /// [`Verifier::verify`] for a call that came over a Unix socket: it must
+    /// be signed for [`LOCAL_AUTHORITY`], the name every Unix connection
+    /// carries, whatever this server's network names are. (A header
+    /// signed for one of those names cannot be replayed here, nor one
+    /// signed here on the network.)
+    pub fn verify_local(&self, header: Option<&[u8]>, call: Call<'_>) -> Result<(), Rejection> {
+        self.check(header, call, now_millis(), true)
     }
 
     /// Checks the header value of `call` as if the clock read `now_millis`;
     /// an accepted nonce is remembered.
     pub fn verify_at(&self, header: Option<&[u8]>, call: Call<'_>, now_millis: u64) -> Result<(), Rejection> {
+        self.check(header, call, now_millis, false)
+    }
+
+    fn check(
+        &self,
+        header: Option<&[u8]>,
+        call: Call<'_>,
+        now_millis: u64,
+        local: bool,
+    ) -> Result<(), Rejection> {
         let header = header.ok_or(Rejection::Missing)?;
         if header.starts_with(b"v1:") {
             return Err(Rejection::OldVersion);
@@ -285,9 +308,13 @@ impl Verifier {
         mac(&self.secret, parsed.timestamp, parsed.nonce_hex, call)
             .verify_slice(&parsed.mac)
             .map_err(|_| Rejection::WrongSecret)?;
-        if !self.server_names.is_empty()
-            && !self.server_names.iter().any(|name| name.eq_ignore_ascii_case(call.authority))
-        {
+        let named = if local {
+            call.authority.eq_ignore_ascii_case(LOCAL_AUTHORITY)
+        } else {
+            self.server_names.is_empty()
+                || self.server_names.iter().any(|name| name.eq_ignore_ascii_case(call.authority))
+        };
+        if !named {
             return Err(Rejection::WrongServer { authority: call.authority.to_owned() });
         }
         let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
@@ -516,6 +543,22 @@ mod tests {
         // A header for B's own name passes, whatever its case.
         let to_b = sign_at(&secret, Call::new("WORKER-b:35000", PATH), NOW, [2; NONCE_LEN]);
         assert_eq!(b.verify_at(Some(to_b.as_bytes()), Call::new("worker-b:35000", PATH), NOW), Ok(()));
+    }
+
+    #[test]
+    fn over_a_unix_socket_only_localhost_is_taken() {
+        let secret = secret();
+        let b = Verifier::new(secret.clone()).with_server_names(["worker-b:35000"]);
+        let local = sign(&secret, Call::new(LOCAL_AUTHORITY, PATH));
+        assert_eq!(b.verify_local(Some(local.as_bytes()), Call::new("localhost", PATH)), Ok(()));
+        // On the network, B's names still rule.
+        let again = sign(&secret, Call::new(LOCAL_AUTHORITY, PATH));
+        let err = b.verify(Some(again.as_bytes()), Call::new("localhost", PATH));
+        assert!(matches!(err, Err(Rejection::WrongServer { .. })), "{err:?}");
+        // A header made for B's network name is not taken on its socket.
+        let network = sign(&secret, Call::new("worker-b:35000", PATH));
+        let err = b.verify_local(Some(network.as_bytes()), Call::new("worker-b:35000", PATH));
+        assert!(matches!(err, Err(Rejection::WrongServer { .. })), "{err:?}");
     }
 
     #[test]

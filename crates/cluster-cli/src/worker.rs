@@ -63,13 +63,16 @@ struct Args {
     /// environment variable).
     #[arg(long = "label", env = "CLUSTER_LABELS", value_delimiter = ',', value_parser = crate::key_value)]
     labels: Vec<(String, String)>,
-    /// Coordinator to register with, e.g. http://10.0.0.1:7700. (Its own
-    /// variable: CLUSTER_COORDINATOR is the address clients submit to.)
+    /// Coordinator to register with, e.g. http://10.0.0.1:7700, or unix:PATH
+    /// for its --listen-unix socket. (Its own variable: CLUSTER_COORDINATOR
+    /// is the address clients submit to.)
     #[arg(long, env = "CLUSTER_WORKER_COORDINATOR", requires = "advertise", help_heading = crate::heading::CONNECTION)]
     coordinator: Option<String>,
     /// Address the coordinator dials to reach this worker (host:port);
     /// `:PORT` means this machine's hostname (a container's own name, so
-    /// `docker-compose --scale` gives each replica its address).
+    /// `docker-compose --scale` gives each replica its address); unix:PATH
+    /// is this worker's --listen-unix socket, when it registers through the
+    /// coordinator's.
     #[arg(long, env = "CLUSTER_ADVERTISE", requires = "coordinator", help_heading = crate::heading::CONNECTION)]
     advertise: Option<String>,
     /// Quiet time after which the worker sends a heartbeat (e.g. 500ms; a

@@ -199,10 +199,13 @@ impl RunningCoordinator {
         }
         self.health.close().await;
         self.metrics = None;
-        self.server.stop().await;
-        if let Some(unix) = &mut self.unix_server {
-            unix.stop().await;
-        }
+        // Both listeners stop at once, each within its grace.
+        let unix = async {
+            if let Some(unix) = &mut self.unix_server {
+                unix.stop().await;
+            }
+        };
+        tokio::join!(self.server.stop(), unix);
     }
 
     /// Waits until the server ends by itself (an error).

@@ -139,7 +139,7 @@ pub fn unix_path(address: &str) -> Option<&Path> {
 /// replaces the host, so the URL only names the scheme (plaintext: the
 /// socket never leaves the machine, and its file mode guards it).
 fn unix_endpoint() -> Endpoint {
-    Endpoint::from_static("http://localhost")
+    Endpoint::from_shared(format!("http://{}", cluster_auth::LOCAL_AUTHORITY)).expect("a valid URL")
 }
 
 /// Dials the Unix socket at `path` with the secret on every call.

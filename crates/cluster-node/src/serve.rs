@@ -4,7 +4,7 @@
 //! Unix socket for processes of the same machine, stoppable, and awaitable.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,6 +145,8 @@ pub enum UnixServeError {
 pub struct UnixSocket {
     listener: UnixListener,
     path: PathBuf,
+    /// The file's (device, inode): what Drop may remove.
+    file: (u64, u64),
 }
 
 impl UnixSocket {
@@ -156,7 +158,11 @@ impl UnixSocket {
 
 impl Drop for UnixSocket {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Only our own file: another process may have put its socket at
+        // the path since (after someone removed ours).
+        if file_id(&self.path).is_ok_and(|file| file == self.file) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -169,12 +175,15 @@ impl crate::incoming::Listener for UnixSocket {
 }
 
 /// Binds a Unix socket at `path`, readable and writable by this user only
-/// (mode 0600: the file's permissions are the socket's access control). A
-/// socket file left by a process that ended is replaced; one that a live
-/// process listens on, or any other file, is an error.
+/// (mode 0600 from the moment the file exists: the file's permissions are
+/// the socket's access control). A socket file left by a process that
+/// ended is replaced; one that a live process listens on, or any other
+/// file, is an error. Two processes starting on one path at once are
+/// settled by a lock on its directory: one gets it, the other is refused.
 pub async fn bind_unix(path: &Path) -> Result<UnixSocket, BindError> {
     use std::io::{Error, ErrorKind};
     let error = |reason| BindError { addr: format!("unix:{}", path.display()), reason };
+    let _settling = DirectoryLock::take(path).await.map_err(error)?;
     if let Ok(found) = std::fs::symlink_metadata(path) {
         if !found.file_type().is_socket() {
             return Err(error(Error::new(ErrorKind::AlreadyExists, "a file that is not a socket is there")));
@@ -188,20 +197,64 @@ pub async fn bind_unix(path: &Path) -> Result<UnixSocket, BindError> {
             Err(e) => return Err(error(e)),
         }
     }
-    // Bound under a temporary name and renamed once its mode is set, so
-    // no other user can connect in between.
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary).map_err(error)?;
-    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(error(e));
+    let listener = bind_private(path).map_err(error)?;
+    let file = file_id(path).map_err(error)?;
+    Ok(UnixSocket { listener, path: path.to_owned(), file })
+}
+
+/// A listening socket at `path` whose file is born with mode 0600: the
+/// mode is set on the socket before `bind` creates the file, so no umask
+/// lets another user in, even for a moment.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::os::fd::AsRawFd;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    // SAFETY: fchmod on a descriptor this function owns; no memory is touched.
+    if unsafe { libc::fchmod(socket.as_raw_fd(), 0o600) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
-    Ok(UnixSocket { listener, path: path.to_owned() })
+    socket.bind(&SockAddr::unix(path)?)?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    UnixListener::from_std(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket)))
+}
+
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// An exclusive `flock` on the directory of a socket path, held while a
+/// process checks the path and binds it.
+struct DirectoryLock {
+    _held: std::fs::File,
+}
+
+impl DirectoryLock {
+    /// Longest a process waits for another to finish binding.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+    async fn take(path: &Path) -> std::io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let held = std::fs::File::open(dir)?;
+        let give_up = tokio::time::Instant::now() + Self::PATIENCE;
+        loop {
+            // SAFETY: flock on a descriptor we own; released when it closes.
+            if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Self { _held: held });
+            }
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::WouldBlock || tokio::time::Instant::now() > give_up {
+                return Err(error);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// Longest a stopping server waits for open calls to finish.

@@ -257,10 +257,13 @@ impl RunningWorker {
         self.health.close().await;
         // Bounded (cluster_node::STOP_GRACE): a task that ignores its
         // cancellation cannot hold the process.
-        self.server.stop().await;
-        if let Some(unix) = &mut self.unix_server {
-            unix.stop().await;
-        }
+        // Both listeners stop at once, each within its grace.
+        let unix = async {
+            if let Some(unix) = &mut self.unix_server {
+                unix.stop().await;
+            }
+        };
+        tokio::join!(self.server.stop(), unix);
     }
 
     /// Waits until the server ends by itself (an error).
@@ -286,10 +289,10 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let mut security = config.security.clone();
     if security.server_names.is_empty() {
         // The coordinator dials the advertised address: a header signed
-        // for any other server is a replay. Over a Unix socket it signs
-        // for `localhost`, the name every Unix connection carries.
+        // for any other server is a replay. (Calls over a Unix socket are
+        // signed for `localhost`, which the auth layer checks instead.)
         let unix = advertise.as_deref().and_then(cluster_node::unix_path).is_some();
-        security.server_names.extend(advertise.clone().map(|a| if unix { "localhost".into() } else { a }));
+        security.server_names.extend(advertise.clone().filter(|_| !unix));
     }
     let mut builder = cluster_node::server_builder(&security, config.listen, config.insecure)?;
     let info = WorkerInfo {

@@ -29,10 +29,12 @@ impl Connection {
 /// Where tasks run.
 #[derive(Args, Debug)]
 pub(crate) struct Target {
-    /// A running coordinator, e.g. http://127.0.0.1:7700.
+    /// A running coordinator, e.g. http://127.0.0.1:7700, or unix:PATH for
+    /// its --listen-unix socket on this machine.
     #[arg(long, env = "CLUSTER_COORDINATOR", conflicts_with_all = ["workers", "local_cpus"], help_heading = cluster_cli::heading::CONNECTION)]
     pub(crate) coordinator: Option<String>,
-    /// Workers (host:port, comma-separated) for an embedded coordinator.
+    /// Workers (host:port, or unix:PATH for a worker's --listen-unix socket;
+    /// comma-separated) for an embedded coordinator.
     #[arg(long, env = "CLUSTER_WORKERS", value_delimiter = ',', help_heading = cluster_cli::heading::CONNECTION)]
     workers: Vec<String>,
     /// Local cores the embedded coordinator also uses; 0 = remote only
