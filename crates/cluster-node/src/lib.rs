@@ -71,7 +71,7 @@ pub use logging::{init_logging, LogFormat};
 pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use runtime::runtime;
 pub use serve::{
-    bind, bind_unix, counted_server_builder, serve_unix, server_builder, BindError, SecureRouter,
+    bind, bind_unix, counted_server_builder, serve_unix, server_builder, wait_any, BindError, SecureRouter,
     SecureServer, ServeError, ServerTask, ServerTaskError, UnixServeError, UnixSocket, STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};

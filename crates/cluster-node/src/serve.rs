@@ -112,6 +112,18 @@ pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), BindE
     Ok((listener, addr))
 }
 
+/// Waits until `server` or `unix` (the same node's Unix socket listener,
+/// if it has one) ends by itself, which is an error.
+pub async fn wait_any(server: &mut ServerTask, unix: Option<&mut ServerTask>) -> Result<(), ServerTaskError> {
+    match unix {
+        Some(unix) => tokio::select! {
+            ended = server.wait() => ended,
+            ended = unix.wait() => ended,
+        },
+        None => server.wait().await,
+    }
+}
+
 /// Serves `router` on a Unix socket at `path` as well (see [`bind_unix`]):
 /// for clients and coordinators on the same machine, which skip the TCP
 /// stack. Plaintext, so refused when `security` has server TLS; the secret

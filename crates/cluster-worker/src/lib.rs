@@ -266,9 +266,10 @@ impl RunningWorker {
         tokio::join!(self.server.stop(), unix);
     }
 
-    /// Waits until the server ends by itself (an error).
+    /// Waits until a listener ends by itself (an error): the TCP one, or
+    /// the Unix socket one if it serves one.
     pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
-        self.server.wait().await
+        cluster_node::wait_any(&mut self.server, self.unix_server.as_mut()).await
     }
 }
 
