@@ -58,6 +58,7 @@ mod runtime;
 mod serve;
 mod signal;
 mod spawn;
+mod unix;
 
 pub use cluster_auth::{Refusals, Security};
 pub use dial::{connect, connect_endpoint, connect_tuned, endpoint, unix_path, url_for, Channel, DialError};
@@ -71,10 +72,11 @@ pub use logging::{init_logging, LogFormat};
 pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use runtime::runtime;
 pub use serve::{
-    bind, bind_unix, counted_server_builder, serve_unix, server_builder, wait_any, BindError, SecureRouter,
-    SecureServer, ServeError, ServerTask, ServerTaskError, UnixServeError, UnixSocket, STOP_GRACE,
+    bind, counted_server_builder, server_builder, wait_any, BindError, SecureRouter, SecureServer,
+    ServeError, ServerTask, ServerTaskError, STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};
 pub use spawn::spawn;
+pub use unix::{bind_unix, serve_unix, UnixServeError, UnixSocket};
 
 use cluster_auth::error_chain as chain;
