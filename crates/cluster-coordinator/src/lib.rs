@@ -32,7 +32,7 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cluster_node::{Health, Refusals, ServerTask, ServerTaskError};
+use cluster_node::{Health, Refusals, ServerTaskError};
 use cluster_proto::client_service_server::ClientServiceServer;
 use cluster_proto::registry_service_server::RegistryServiceServer;
 use tokio::task::JoinHandle;
@@ -158,8 +158,7 @@ pub struct RunningCoordinator {
     health: Health,
     actor: actor::ActorHandle,
     links: Vec<JoinHandle<()>>,
-    server: ServerTask,
-    unix_server: Option<ServerTask>,
+    server: cluster_node::Listeners,
     metrics: Option<cluster_node::MetricsServer>,
     in_process: cluster_node::InProcess,
     /// Set when the coordinator stops: ends client streams idle between jobs.
@@ -199,19 +198,13 @@ impl RunningCoordinator {
         }
         self.health.close().await;
         self.metrics = None;
-        // Both listeners stop at once, each within its grace.
-        let unix = async {
-            if let Some(unix) = &mut self.unix_server {
-                unix.stop().await;
-            }
-        };
-        tokio::join!(self.server.stop(), unix);
+        self.server.stop().await;
     }
 
     /// Waits until a listener ends by itself (an error): the TCP one, or
     /// the Unix socket one if it serves one.
     pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
-        cluster_node::wait_any(&mut self.server, self.unix_server.as_mut()).await
+        self.server.wait().await
     }
 }
 
@@ -285,13 +278,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         }
         None => None,
     };
-    let unix_server = match &config.listen_unix {
-        Some(path) => {
-            Some(cluster_node::serve_unix(router.clone(), path, security, config.connections).await?)
-        }
-        None => None,
-    };
-    let server = ServerTask::spawn(router, listener, config.connections);
+    let unix = config.listen_unix.as_deref();
+    let server = cluster_node::Listeners::spawn(router, listener, unix, security, config.connections).await?;
     health.set_serving(true).await;
     tracing::info!(
         %addr,
@@ -301,5 +289,5 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Star
         secret = config.security.secret.is_some(),
         "coordinator serving"
     );
-    Ok(RunningCoordinator { addr, health, actor, links, server, unix_server, metrics, in_process, stopping })
+    Ok(RunningCoordinator { addr, health, actor, links, server, metrics, in_process, stopping })
 }

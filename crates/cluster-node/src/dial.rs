@@ -1,7 +1,7 @@
 //! The dial policy: how every process of the mesh opens a connection.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -178,7 +178,7 @@ impl tower_service::Service<tonic::transport::Uri> for UnixConnector {
     }
 
     fn call(&mut self, _: tonic::transport::Uri) -> Self::Future {
-        let path: PathBuf = self.0.to_path_buf();
+        let path = self.0.clone();
         Box::pin(
             async move { Ok(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) },
         )

@@ -72,7 +72,7 @@ pub use logging::{init_logging, LogFormat};
 pub use metrics_http::{serve_metrics, MetricsError, MetricsServer, Rendered, OPENMETRICS_TEXT};
 pub use runtime::runtime;
 pub use serve::{
-    bind, counted_server_builder, server_builder, wait_any, BindError, SecureRouter, SecureServer,
+    bind, counted_server_builder, server_builder, BindError, Listeners, SecureRouter, SecureServer,
     ServeError, ServerTask, ServerTaskError, STOP_GRACE,
 };
 pub use signal::{interrupt_signal, shutdown_signal, Signal};

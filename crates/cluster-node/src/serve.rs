@@ -110,18 +110,6 @@ pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), BindE
     Ok((listener, addr))
 }
 
-/// Waits until `server` or `unix` (the same node's Unix socket listener,
-/// if it has one) ends by itself, which is an error.
-pub async fn wait_any(server: &mut ServerTask, unix: Option<&mut ServerTask>) -> Result<(), ServerTaskError> {
-    match unix {
-        Some(unix) => tokio::select! {
-            ended = server.wait() => ended,
-            ended = unix.wait() => ended,
-        },
-        None => server.wait().await,
-    }
-}
-
 /// Longest a stopping server waits for open calls to finish.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -169,6 +157,52 @@ impl ServerTask {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerTaskError::Transport(e)),
             Err(e) => Err(ServerTaskError::Task(e)),
+        }
+    }
+}
+
+/// A node's listeners: its TCP one, and a Unix socket one when it serves
+/// one (see [`serve_unix`](crate::serve_unix)), on the same services.
+pub struct Listeners {
+    tcp: ServerTask,
+    unix: Option<ServerTask>,
+}
+
+impl Listeners {
+    /// Serves `router` on `listener`, and on a Unix socket at `unix` too
+    /// when given.
+    pub async fn spawn(
+        router: SecureRouter,
+        listener: TcpListener,
+        unix: Option<&std::path::Path>,
+        security: &cluster_auth::Security,
+        limits: crate::ConnectionLimits,
+    ) -> Result<Self, crate::UnixServeError> {
+        let unix = match unix {
+            Some(path) => Some(crate::serve_unix(router.clone(), path, security, limits).await?),
+            None => None,
+        };
+        Ok(Self { tcp: ServerTask::spawn(router, listener, limits), unix })
+    }
+
+    /// Stops both at once, each within [`STOP_GRACE`].
+    pub async fn stop(&mut self) {
+        let unix = async {
+            if let Some(unix) = &mut self.unix {
+                unix.stop().await;
+            }
+        };
+        tokio::join!(self.tcp.stop(), unix);
+    }
+
+    /// Waits until either ends by itself, which is an error.
+    pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
+        match &mut self.unix {
+            Some(unix) => tokio::select! {
+                ended = self.tcp.wait() => ended,
+                ended = unix.wait() => ended,
+            },
+            None => self.tcp.wait().await,
         }
     }
 }

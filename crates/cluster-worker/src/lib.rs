@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster_node::ServerTaskError;
 pub use cluster_node::{Security, DEFAULT_MAX_MESSAGE_BYTES};
-use cluster_node::{ServerTask, ServerTaskError};
 use cluster_proto::worker_service_server::WorkerServiceServer;
 use cluster_proto::WorkerInfo;
 use cluster_tasks::Registry;
@@ -212,8 +212,7 @@ pub struct RunningWorker {
     health: cluster_node::Health,
     phase: watch::Sender<session::Phase>,
     executor: Arc<executor::Executor>,
-    server: ServerTask,
-    unix_server: Option<ServerTask>,
+    server: cluster_node::Listeners,
     in_process: cluster_node::InProcess,
 }
 
@@ -257,19 +256,13 @@ impl RunningWorker {
         self.health.close().await;
         // Bounded (cluster_node::STOP_GRACE): a task that ignores its
         // cancellation cannot hold the process.
-        // Both listeners stop at once, each within its grace.
-        let unix = async {
-            if let Some(unix) = &mut self.unix_server {
-                unix.stop().await;
-            }
-        };
-        tokio::join!(self.server.stop(), unix);
+        self.server.stop().await;
     }
 
     /// Waits until a listener ends by itself (an error): the TCP one, or
     /// the Unix socket one if it serves one.
     pub async fn wait(&mut self) -> Result<(), ServerTaskError> {
-        cluster_node::wait_any(&mut self.server, self.unix_server.as_mut()).await
+        self.server.wait().await
     }
 }
 
@@ -334,21 +327,16 @@ pub async fn start(config: WorkerConfig, registry: Registry) -> Result<RunningWo
     let in_process =
         cluster_node::InProcess::register("worker", addr, tonic::service::Routes::new(service.clone()));
     let router = router.add_service(service);
-    let unix_server = match &config.listen_unix {
-        Some(path) => {
-            Some(cluster_node::serve_unix(router.clone(), path, &security, config.connections).await?)
-        }
-        None => None,
-    };
-    let server = ServerTask::spawn(router, listener, config.connections);
+    let unix = config.listen_unix.as_deref();
+    let server =
+        cluster_node::Listeners::spawn(router, listener, unix, &security, config.connections).await?;
     health.set_serving(true).await;
     if let (Some(coordinator), Some(advertise)) = (config.coordinator, advertise) {
         let registration = register::Registration { coordinator, advertise, worker_id: worker_id.clone() };
         cluster_node::spawn(registration.run(sessions_rx, security));
     }
-    let unix = config.listen_unix.as_ref().map(|path| path.display());
-    tracing::info!(%addr, unix = unix.map(tracing::field::display), cores = config.cores, weight = config.weight, "worker serving");
-    Ok(RunningWorker { addr, health, phase, executor, server, unix_server, in_process })
+    tracing::info!(%addr, unix = unix.map(|path| tracing::field::display(path.display())), cores = config.cores, weight = config.weight, "worker serving");
+    Ok(RunningWorker { addr, health, phase, executor, server, in_process })
 }
 
 #[cfg(test)]
