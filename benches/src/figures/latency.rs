@@ -1,16 +1,16 @@
 //! Latency: sequential single-task jobs over one connection.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cluster_client::tasks::noop;
 use cluster_client::Client;
+use cluster_node::affinity::CpuList;
 use cluster_testkit::ProcCluster;
 use serde_json::json;
 
-use super::{
-    check_results, cluster, cpu_seconds, deadline, thousands, thread_cpu_seconds, Figure, Plan, Row,
-};
+use super::{check_results, cpu_seconds, deadline, thousands, thread_cpu_seconds, Figure, Plan, Row};
 
 /// Targets, in microseconds.
 const P50_TARGET: f64 = 200.0;
@@ -19,7 +19,7 @@ const P99_TARGET: f64 = 500.0;
 pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let n = plan.latency_jobs;
     let warmup = (n / 10).min(100);
-    let mut cluster = cluster(plan, 2, 1).await?;
+    let mut cluster = start(plan, None, &[]).await?;
     let mut client = cluster.client().await?;
     let tcp = measure(&mut cluster, n, warmup).await?;
     // For scale: one unary gRPC round trip to the coordinator.
@@ -35,13 +35,14 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     drop(cluster);
     // The same cluster on one machine over Unix sockets (--listen-unix).
     let sockets = tempfile::Builder::new().prefix("cluster-bench-").tempdir()?;
-    let worker: Vec<String> =
-        ["--cpus", "1"].iter().map(|s| s.to_string()).chain(plan.worker_args.clone()).collect();
-    let mut unix_cluster =
-        ProcCluster::start_unix(sockets.path(), &[worker.clone(), worker], &plan.coordinator_args).await?;
-    let unix = measure(&mut unix_cluster, n, warmup).await?;
-    unix_cluster.check_alive()?;
-    drop(unix_cluster);
+    let unix = measure(&mut start(plan, Some(sockets.path()), &[]).await?, n, warmup).await?;
+    // Both again with the control plane on one core.
+    let core = cluster_node::affinity::current_cpus()?.cpus()[0];
+    let one_core = [format!("--async-cpus={core}")];
+    let tcp_one_core = measure_on(core, &mut start(plan, None, &one_core).await?, n, warmup).await?;
+    let sockets = tempfile::Builder::new().prefix("cluster-bench-").tempdir()?;
+    let unix_one_core =
+        measure_on(core, &mut start(plan, Some(sockets.path()), &one_core).await?, n, warmup).await?;
     let n_tcp = n.min(2000);
     let tcp_p50 = tokio::task::spawn_blocking(move || tcp_round_trip_p50(n_tcp))
         .await?
@@ -70,18 +71,37 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         unix.micros[unix.micros.len() - 1],
         unix.cpu_detail(),
     );
-    let rows = vec![
-        Row::new("latency p50", format!("{:.0} us", tcp.p50))
-            .target(format!("<= {P50_TARGET:.0} us"), tcp.p50 <= P50_TARGET)
-            .detail(detail),
-        Row::new("latency p99", format!("{:.0} us", tcp.p99))
-            .target(format!("<= {P99_TARGET:.0} us"), tcp.p99 <= P99_TARGET),
-        Row::new("latency p50, unix sockets", format!("{:.0} us", unix.p50))
-            .target(format!("<= {P50_TARGET:.0} us"), unix.p50 <= P50_TARGET)
-            .detail(unix_detail),
-        Row::new("latency p99, unix sockets", format!("{:.0} us", unix.p99))
-            .target(format!("<= {P99_TARGET:.0} us"), unix.p99 <= P99_TARGET),
-    ];
+    let one_core_detail = |over: &str, measured: &Measured| {
+        format!(
+            "the same jobs over {over} with the coordinator and the workers started with --async-cpus {core} \
+             and the client's thread on core {core} too (the workers' task slots keep every core); \
+             min {:.0} us, max {:.0} us; {}",
+            measured.micros[0],
+            measured.micros[measured.micros.len() - 1],
+            measured.cpu_detail(),
+        )
+    };
+    let mut rows = Vec::new();
+    for (name, measured, detail) in [
+        ("latency", &tcp, detail),
+        ("latency, unix sockets", &unix, unix_detail),
+        ("latency, one core", &tcp_one_core, one_core_detail("loopback TCP", &tcp_one_core)),
+        ("latency, unix sockets, one core", &unix_one_core, one_core_detail("Unix sockets", &unix_one_core)),
+    ] {
+        let (p50_name, p99_name) = match name.split_once(", ") {
+            Some((_, how)) => (format!("latency p50, {how}"), format!("latency p99, {how}")),
+            None => ("latency p50".to_string(), "latency p99".to_string()),
+        };
+        rows.push(
+            Row::new(&p50_name, format!("{:.0} us", measured.p50))
+                .target(format!("<= {P50_TARGET:.0} us"), measured.p50 <= P50_TARGET)
+                .detail(detail),
+        );
+        rows.push(
+            Row::new(&p99_name, format!("{:.0} us", measured.p99))
+                .target(format!("<= {P99_TARGET:.0} us"), measured.p99 <= P99_TARGET),
+        );
+    }
     Ok(Figure {
         rows,
         json: json!({
@@ -103,12 +123,41 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
                 "unix_rtt_p50_us": unix_p50,
                 "p50_over_two_unix_rtt": unix_floor_ratio,
             },
+            "one_core": { "core": core, "tcp": tcp_one_core.json(), "unix": unix_one_core.json() },
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
             "met": tcp.p50 <= P50_TARGET && tcp.p99 <= P99_TARGET,
             "met_unix": unix.p50 <= P50_TARGET && unix.p99 <= P99_TARGET,
+            "met_one_core": tcp_one_core.p50 <= P50_TARGET && tcp_one_core.p99 <= P99_TARGET,
         }),
     })
+}
+
+/// The latency cluster: two one-slot workers, over loopback TCP or, with
+/// `sockets`, over Unix sockets in that directory; `extra` flags for every
+/// process.
+async fn start(plan: &Plan, sockets: Option<&Path>, extra: &[String]) -> Result<ProcCluster> {
+    let worker: Vec<String> = ["--cpus", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(plan.worker_args.iter().chain(extra).cloned())
+        .collect();
+    let coordinator: Vec<String> = plan.coordinator_args.iter().chain(extra).cloned().collect();
+    let workers = [worker.clone(), worker];
+    match sockets {
+        Some(dir) => ProcCluster::start_unix(dir, &workers, &coordinator).await,
+        None => ProcCluster::start(&workers, &coordinator).await,
+    }
+}
+
+/// [`measure`] with the calling thread (the client's) held to `core`; the
+/// cluster must be started first, or its processes would inherit it.
+async fn measure_on(core: usize, cluster: &mut ProcCluster, n: usize, warmup: usize) -> Result<Measured> {
+    let one_core: CpuList = core.to_string().parse()?;
+    cluster_node::affinity::pin_current_thread(&one_core)?;
+    let measured = measure(cluster, n, warmup).await;
+    cluster_node::affinity::unpin_current_thread();
+    measured
 }
 
 /// Round trips of one run, and the CPU each side spent per job.
@@ -131,6 +180,16 @@ impl Measured {
 
     fn cpu_json(&self) -> serde_json::Value {
         json!({ "coordinator": self.coordinator_cpu, "workers": self.workers_cpu, "client_thread": self.client_cpu })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "p50_us": self.p50,
+            "p99_us": self.p99,
+            "min_us": self.micros[0],
+            "max_us": self.micros[self.micros.len() - 1],
+            "cpu_us_per_job": self.cpu_json(),
+        })
     }
 }
 
@@ -245,12 +304,8 @@ where
 /// Pins the calling thread to `cpu`; where that fails (one core, say) the
 /// thread stays where the kernel puts it.
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: `set` is a plain bit set, zeroed and then given one bit;
-    // sched_setaffinity only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    if let Ok(cpus) = cpu.to_string().parse::<CpuList>() {
+        let _ = cluster_node::affinity::pin_current_thread(&cpus);
     }
 }
 

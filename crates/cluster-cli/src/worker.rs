@@ -99,6 +99,12 @@ struct Args {
     /// raise it if that thread is busy all the time.
     #[arg(long, env = "CLUSTER_ASYNC_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), help_heading = crate::heading::TUNING)]
     async_threads: u16,
+    /// Hold the async runtime to these CPUs (Linux; e.g. 0, or 0-3,6), not
+    /// the task slots: they keep every core. The same core for the
+    /// coordinator's and the workers' runtimes keeps a small job's
+    /// hand-offs off other cores (see README, "Latency on one machine").
+    #[arg(long, env = "CLUSTER_ASYNC_CPUS", value_name = "LIST", help_heading = crate::heading::TUNING)]
+    async_cpus: Option<cluster_node::affinity::CpuList>,
     /// Run `exec` tasks: any program (no value), or only these (comma-
     /// separated names or absolute paths, matched exactly against the
     /// command's first word). Needs the secret or mutual TLS.
@@ -204,7 +210,12 @@ impl WorkerMain {
     /// Parses the command line (`--help` lists every flag) and runs the
     /// worker until SIGINT (stop) or SIGTERM (drain, then stop).
     pub fn run_from_args(self) -> anyhow::Result<()> {
-        let args = Args::parse();
+        let mut args = Args::parse();
+        if let Some(cpus) = &args.async_cpus {
+            // Counted first: once pinned, the process sees only `cpus`.
+            args.cpus = Some(args.cpus.unwrap_or_else(available_cores));
+            cluster_node::affinity::pin_current_thread(cpus).context("--async-cpus")?;
+        }
         let threads = Some(usize::from(args.async_threads));
         let runtime = cluster_node::runtime(threads).context("starting the async runtime")?;
         runtime.block_on(run(args, self.registry))

@@ -19,6 +19,8 @@
 //! - Size defaults: [`DEFAULT_MAX_MESSAGE_BYTES`] (each message's headroom and
 //!   batching are in `cluster_proto::batch`).
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM, and which.
+//! - [`affinity`]: `--async-cpus`, the runtime held to some cores and the
+//!   task slots given every core back.
 //! - [`spawn`]: `tokio::spawn` carrying the current tracing span; library
 //!   code uses it instead of raw `tokio::spawn` (clippy enforces it).
 //! - `init_logging` (feature `logging`): the binaries' tracing subscriber,
@@ -45,6 +47,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod affinity;
 mod dial;
 mod health;
 mod incoming;

@@ -76,9 +76,12 @@ impl Executor {
         let threads = (0..cores)
             .map(|slot| {
                 let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("cluster-slot-{slot}"))
-                    .spawn(move || run_slot(&shared))
+                std::thread::Builder::new().name(format!("cluster-slot-{slot}")).spawn(move || {
+                    // Tasks use every core, whatever `--async-cpus`
+                    // holds the runtime that started this thread to.
+                    cluster_node::affinity::unpin_current_thread();
+                    run_slot(&shared)
+                })
             })
             .collect::<std::io::Result<_>>()?;
         Ok(Self { shared, threads })

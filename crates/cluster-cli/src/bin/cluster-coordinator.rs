@@ -100,6 +100,13 @@ struct Args {
     /// per core].
     #[arg(long, env = "CLUSTER_ASYNC_THREADS", value_parser = clap::value_parser!(u16).range(1..), help_heading = cluster_cli::heading::TUNING)]
     async_threads: Option<u16>,
+    /// Hold the coordinator's threads to these CPUs (Linux; e.g. 0, or
+    /// 0-3,6); the runtime then has one thread per CPU listed unless
+    /// --async-threads says otherwise. The same core as the workers'
+    /// --async-cpus keeps a small job's hand-offs off other cores (see
+    /// README, "Latency on one machine").
+    #[arg(long, env = "CLUSTER_ASYNC_CPUS", value_name = "LIST", help_heading = cluster_cli::heading::TUNING)]
+    async_cpus: Option<cluster_node::affinity::CpuList>,
     #[command(flatten)]
     security: NodeSecurityArgs,
     /// Serve Prometheus metrics on this address (GET /metrics), e.g.
@@ -154,8 +161,12 @@ impl TryFrom<Args> for CoordinatorConfig {
 
 pub(crate) fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let runtime =
-        cluster_node::runtime(args.async_threads.map(usize::from)).context("starting the async runtime")?;
+    let mut threads = args.async_threads.map(usize::from);
+    if let Some(cpus) = &args.async_cpus {
+        cluster_node::affinity::pin_current_thread(cpus).context("--async-cpus")?;
+        threads = threads.or(Some(cpus.len()));
+    }
+    let runtime = cluster_node::runtime(threads).context("starting the async runtime")?;
     runtime.block_on(run(args))
 }
 
