@@ -44,12 +44,14 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     let unix_one_core =
         measure_on(core, &mut start(plan, Some(sockets.path()), &one_core).await?, n, warmup).await?;
     let n_tcp = n.min(2000);
-    let tcp_p50 = tokio::task::spawn_blocking(move || tcp_round_trip_p50(n_tcp))
-        .await?
-        .context("loopback TCP ping-pong")?;
-    let unix_p50 = tokio::task::spawn_blocking(move || unix_round_trip_p50(n_tcp))
-        .await?
-        .context("Unix socket ping-pong")?;
+    let floor = |over_unix: bool, far_cpu: usize| {
+        tokio::task::spawn_blocking(move || match over_unix {
+            true => unix_round_trip_p50(n_tcp, far_cpu).context("Unix socket ping-pong"),
+            false => tcp_round_trip_p50(n_tcp, far_cpu).context("loopback TCP ping-pong"),
+        })
+    };
+    let (tcp_p50, unix_p50) = (floor(false, 1).await??, floor(true, 1).await??);
+    let (tcp_one_core_p50, unix_one_core_p50) = (floor(false, 0).await??, floor(true, 0).await??);
     let floor_ratio = tcp.p50 / (2.0 * tcp_p50);
     let unix_floor_ratio = unix.p50 / (2.0 * unix_p50);
     let detail = format!(
@@ -71,11 +73,11 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         unix.micros[unix.micros.len() - 1],
         unix.cpu_detail(),
     );
-    let one_core_detail = |over: &str, measured: &Measured| {
+    let one_core_detail = |over: &str, measured: &Measured, floor: f64| {
         format!(
             "the same jobs over {over} with the coordinator and the workers started with --async-cpus {core} \
              and the client's thread on core {core} too (the workers' task slots keep every core); \
-             min {:.0} us, max {:.0} us; {}",
+             min {:.0} us, max {:.0} us; a round trip between two threads on one core: p50 {floor:.0} us; {}",
             measured.micros[0],
             measured.micros[measured.micros.len() - 1],
             measured.cpu_detail(),
@@ -85,8 +87,16 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
     for (name, measured, detail) in [
         ("latency", &tcp, detail),
         ("latency, unix sockets", &unix, unix_detail),
-        ("latency, one core", &tcp_one_core, one_core_detail("loopback TCP", &tcp_one_core)),
-        ("latency, unix sockets, one core", &unix_one_core, one_core_detail("Unix sockets", &unix_one_core)),
+        (
+            "latency, one core",
+            &tcp_one_core,
+            one_core_detail("loopback TCP", &tcp_one_core, tcp_one_core_p50),
+        ),
+        (
+            "latency, unix sockets, one core",
+            &unix_one_core,
+            one_core_detail("Unix sockets", &unix_one_core, unix_one_core_p50),
+        ),
     ] {
         let (p50_name, p99_name) = match name.split_once(", ") {
             Some((_, how)) => (format!("latency p50, {how}"), format!("latency p99, {how}")),
@@ -123,7 +133,13 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
                 "unix_rtt_p50_us": unix_p50,
                 "p50_over_two_unix_rtt": unix_floor_ratio,
             },
-            "one_core": { "core": core, "tcp": tcp_one_core.json(), "unix": unix_one_core.json() },
+            "one_core": {
+                "core": core,
+                "tcp": tcp_one_core.json(),
+                "unix": unix_one_core.json(),
+                "tcp_rtt_p50_us": tcp_one_core_p50,
+                "unix_rtt_p50_us": unix_one_core_p50,
+            },
             "target_p50_us": P50_TARGET,
             "target_p99_us": P99_TARGET,
             "met": tcp.p50 <= P50_TARGET && tcp.p99 <= P99_TARGET,
@@ -253,29 +269,30 @@ pub(super) async fn round_trips(client: &mut Client, n: usize, warmup: usize) ->
 /// there and back between cores. (Unpinned, the two threads often share a
 /// core, and the figure swings between about 20 us and the cross-core
 /// figure from one run to the next.)
-fn tcp_round_trip_p50(n: usize) -> std::io::Result<f64> {
+fn tcp_round_trip_p50(n: usize, far_cpu: usize) -> std::io::Result<f64> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let near = std::net::TcpStream::connect(listener.local_addr()?)?;
     let (far, _) = listener.accept()?;
     near.set_nodelay(true)?;
     far.set_nodelay(true)?;
-    round_trip_p50(n, near, far)
+    round_trip_p50(n, near, far, far_cpu)
 }
 
 /// The same over a Unix socket pair: the floor of the Unix-socket rows.
-fn unix_round_trip_p50(n: usize) -> std::io::Result<f64> {
+fn unix_round_trip_p50(n: usize, far_cpu: usize) -> std::io::Result<f64> {
     let (near, far) = std::os::unix::net::UnixStream::pair()?;
-    round_trip_p50(n, near, far)
+    round_trip_p50(n, near, far, far_cpu)
 }
 
 /// `n` one-byte round trips from `near` (on core 0) through an echo on
-/// `far` (on core 1); their p50 in microseconds.
-fn round_trip_p50<S>(n: usize, mut near: S, mut far: S) -> std::io::Result<f64>
+/// `far` (on `far_cpu`: 1 for the cross-core floor, 0 for one core); their
+/// p50 in microseconds.
+fn round_trip_p50<S>(n: usize, mut near: S, mut far: S, far_cpu: usize) -> std::io::Result<f64>
 where
     S: std::io::Read + std::io::Write + Send + 'static,
 {
     let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        pin_to_cpu(1);
+        pin_to_cpu(far_cpu);
         let mut byte = [0u8; 1];
         while far.read(&mut byte)? == 1 {
             far.write_all(&byte)?;

@@ -13,7 +13,8 @@ Logging:
   Log lines go to stderr. RUST_LOG filters them (default: info), e.g.
   RUST_LOG=debug, or RUST_LOG=warn,cluster_coordinator=info for one module.
   --log-format json (or CLUSTER_LOG_FORMAT=json) writes one JSON object per
-  line, with the event's fields (job, worker, ...) as keys.";
+  line, with the event's fields (job, worker, ...) as keys. WARN and ERROR
+  lines are written at once; the others in batches at most 20 ms apart.";
 
 /// Log line format.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,12 +37,13 @@ pub struct LogArgs {
 
 impl LogArgs {
     /// Installs the process's logger; `default` is the filter when
-    /// `RUST_LOG` is not set.
-    pub fn init(&self, default: &str) {
+    /// `RUST_LOG` is not set. Hold the guard until the program ends: INFO
+    /// lines go out in batches, and dropping it writes the last one.
+    pub fn init(&self, default: &str) -> cluster_node::log_writer::LogFlush {
         let format = match self.log_format {
             LogFormat::Text => cluster_node::LogFormat::Text,
             LogFormat::Json => cluster_node::LogFormat::Json,
         };
-        cluster_node::init_logging(default, format);
+        cluster_node::init_logging(default, format)
     }
 }

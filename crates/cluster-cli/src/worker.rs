@@ -223,7 +223,7 @@ impl WorkerMain {
 }
 
 async fn run(args: Args, registry: Registry) -> anyhow::Result<()> {
-    args.log.init("info");
+    let _log = args.log.init("info");
     crate::connections::raise_open_files_limit();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let registry = with_exec(registry, &args);

@@ -24,7 +24,7 @@
 //! - [`spawn`]: `tokio::spawn` carrying the current tracing span; library
 //!   code uses it instead of raw `tokio::spawn` (clippy enforces it).
 //! - `init_logging` (feature `logging`): the binaries' tracing subscriber,
-//!   text or JSON lines.
+//!   text or JSON lines, INFO batched by `log_writer`.
 //! - `serve_metrics` (feature `metrics`): an HTTP listener for Prometheus
 //!   scrapes, loopback unless `--insecure`.
 //!
@@ -53,6 +53,8 @@ mod health;
 mod incoming;
 mod inproc;
 mod limits;
+#[cfg(feature = "logging")]
+pub mod log_writer;
 #[cfg(feature = "logging")]
 mod logging;
 #[cfg(feature = "metrics")]

@@ -1,5 +1,7 @@
 //! Logging set-up for the binaries (feature `logging`).
 
+use crate::log_writer::{BatchedWriter, LogFlush};
+
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -11,15 +13,21 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs to stderr in `format`, filtered by `RUST_LOG` (else `default`).
-/// Secrets are never logged.
-pub fn init_logging(default: &str, format: LogFormat) {
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (else `default`):
+/// WARN and ERROR lines at once, the others in batches at most
+/// [`FLUSH_EVERY`](crate::log_writer::FLUSH_EVERY) apart (see
+/// [`log_writer`](crate::log_writer)). Hold the returned guard until the
+/// program ends: dropping it writes the last batch. Secrets are never
+/// logged.
+pub fn init_logging(default: &str, format: LogFormat) -> LogFlush {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, flush) = BatchedWriter::new(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         LogFormat::Json => {
             builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
         }
     }
+    flush
 }

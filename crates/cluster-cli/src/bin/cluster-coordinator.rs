@@ -171,7 +171,7 @@ pub(crate) fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    args.log.init("info");
+    let _log = args.log.init("info");
     cluster_cli::connections::raise_open_files_limit();
     let config = CoordinatorConfig::try_from(args)?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;

@@ -21,7 +21,7 @@ use target::Connection;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.log.init("warn");
+    let _log = cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
