@@ -4,7 +4,7 @@
 #![cfg(target_os = "linux")]
 
 use anyhow::Result;
-use cluster_node::affinity::current_cpus;
+use cluster_node::affinity::{current_cpus, CpuList};
 use cluster_testkit::{stderr, stdout, Cmd, Proc, DEADLINE};
 
 /// Each thread of process `pid`: its name and the CPUs it may run on, as
@@ -25,11 +25,24 @@ fn threads(pid: u32) -> Result<Vec<(String, String)>> {
     Ok(found)
 }
 
+/// The CPUs this test may use, if there are two or more: with one, a pin
+/// and its undoing look the same.
+fn several_cpus() -> Result<Option<CpuList>> {
+    let cpus = current_cpus()?;
+    if cpus.len() < 2 {
+        eprintln!("skipped: one CPU ({cpus}), so pinned and unpinned threads look alike");
+        return Ok(None);
+    }
+    Ok(Some(cpus))
+}
+
 #[test]
 fn the_runtimes_stay_on_their_core_and_the_task_slots_keep_every_core() -> Result<()> {
-    let every = current_cpus()?.to_string();
-    let first = current_cpus()?.cpus()[0].to_string();
-    let worker = Proc::worker(["--cpus", "2", "--async-cpus", &first])?;
+    let Some(cpus) = several_cpus()? else { return Ok(()) };
+    let every = cpus.to_string();
+    let first = cpus.cpus()[0].to_string();
+    // No --cpus: the worker must count its cores before it pins itself.
+    let worker = Proc::worker(["--async-cpus", &first])?;
     let coordinator = Proc::coordinator(["--worker", worker.addr(), "--async-cpus", &first])?;
     let run = Cmd::new("cluster-submit")?
         .args(["sum-primes", "--inputs", "100000,100100", "--coordinator", &coordinator.url()])
@@ -44,11 +57,11 @@ fn the_runtimes_stay_on_their_core_and_the_task_slots_keep_every_core() -> Resul
         Cmd::new("cluster-submit")?.args(["status", "--coordinator", &coordinator.url()]).output(DEADLINE)?;
     let table = stdout(&status);
     let row = table.lines().find(|line| line.starts_with(worker.addr())).unwrap_or_else(|| panic!("{table}"));
-    assert_eq!(row.split_whitespace().nth(2), Some("2"), "{table}");
+    assert_eq!(row.split_whitespace().nth(2), Some(cpus.len().to_string().as_str()), "{table}");
 
     let worker_threads = threads(worker.pid())?;
     let slots: Vec<_> = worker_threads.iter().filter(|(name, _)| name.starts_with("cluster-slot")).collect();
-    assert_eq!(slots.len(), 2, "{worker_threads:?}");
+    assert_eq!(slots.len(), cpus.len(), "a slot per core: {worker_threads:?}");
     for (name, cpus) in &slots {
         assert_eq!(cpus, &every, "task slot {name} lost cores");
     }
@@ -65,9 +78,8 @@ fn the_runtimes_stay_on_their_core_and_the_task_slots_keep_every_core() -> Resul
 fn a_cpu_list_the_process_cannot_use_is_refused_by_name() -> Result<()> {
     let every = current_cpus()?.to_string();
     for program in ["cluster-worker", "cluster-coordinator"] {
-        let outside = Cmd::new(program)?
-            .args(["--listen", "127.0.0.1:0", "--async-cpus", "0,1023"])
-            .output(DEADLINE)?;
+        let outside =
+            Cmd::new(program)?.args(["--listen", "127.0.0.1:0", "--async-cpus", "1023"]).output(DEADLINE)?;
         assert!(!outside.status.success(), "{program} started");
         let err = stderr(&outside);
         assert!(

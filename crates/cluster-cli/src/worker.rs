@@ -216,6 +216,9 @@ impl WorkerMain {
             args.cpus = Some(args.cpus.unwrap_or_else(available_cores));
             cluster_node::affinity::pin_current_thread(cpus).context("--async-cpus")?;
         }
+        // Before the runtime, so that its last lines are written after it
+        // has stopped.
+        let _log = args.log.init("info");
         let threads = Some(usize::from(args.async_threads));
         let runtime = cluster_node::runtime(threads).context("starting the async runtime")?;
         runtime.block_on(run(args, self.registry))
@@ -223,7 +226,6 @@ impl WorkerMain {
 }
 
 async fn run(args: Args, registry: Registry) -> anyhow::Result<()> {
-    let _log = args.log.init("info");
     crate::connections::raise_open_files_limit();
     let grace = Duration::from_millis(args.drain_grace_ms);
     let registry = with_exec(registry, &args);

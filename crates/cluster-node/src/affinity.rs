@@ -120,7 +120,13 @@ static UNPINNED: OnceLock<CpuList> = OnceLock::new();
 /// (a runtime built next inherits it), to `cpus`. Every CPU must be one the
 /// process may use.
 pub fn pin_current_thread(cpus: &CpuList) -> Result<(), AffinityError> {
-    let allowed = UNPINNED.get_or_init(|| os::current().unwrap_or_else(|_| cpus.clone())).clone();
+    let allowed = match UNPINNED.get() {
+        Some(allowed) => allowed.clone(),
+        None => {
+            let current = os::current()?;
+            UNPINNED.get_or_init(|| current).clone()
+        }
+    };
     if let Some(&cpu) = cpus.cpus().iter().find(|cpu| !allowed.cpus().contains(cpu)) {
         return Err(AffinityError::NotAllowed { cpu, allowed });
     }

@@ -315,6 +315,10 @@ impl Proc {
         let until = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait()? {
+                // Its last lines may still be in the pipes: read to the end.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return Ok(status);
             }
             if Instant::now() > until {
@@ -329,9 +333,6 @@ impl Proc {
     /// status with everything it wrote.
     pub fn into_output(mut self, within: Duration) -> Result<Output> {
         let status = self.wait_exit(within)?;
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
         let take = |b: &Arc<Mutex<String>>| std::mem::take(&mut *b.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(Output { status, stdout: take(&self.out).into_bytes(), stderr: take(&self.log).into_bytes() })
     }

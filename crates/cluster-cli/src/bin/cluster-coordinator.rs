@@ -166,12 +166,14 @@ pub(crate) fn main() -> anyhow::Result<()> {
         cluster_node::affinity::pin_current_thread(cpus).context("--async-cpus")?;
         threads = threads.or(Some(cpus.len()));
     }
+    // Before the runtime, so that its last lines are written after it has
+    // stopped.
+    let _log = args.log.init("info");
     let runtime = cluster_node::runtime(threads).context("starting the async runtime")?;
     runtime.block_on(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let _log = args.log.init("info");
     cluster_cli::connections::raise_open_files_limit();
     let config = CoordinatorConfig::try_from(args)?;
     let mut coordinator = cluster_coordinator::start(config).await.context("starting the coordinator")?;

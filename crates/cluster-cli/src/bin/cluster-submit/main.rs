@@ -21,7 +21,7 @@ use target::Connection;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log = cli.log.init("warn");
+    let log = cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -32,6 +32,7 @@ pub(crate) fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         Err(err) => {
+            log.flush();
             // Each cause once, though some errors print their sources too.
             eprintln!("error: {}", cluster_auth::error_chain(err.as_ref()));
             ExitCode::from(exit_code_of(&err) as u8)
