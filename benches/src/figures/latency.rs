@@ -45,9 +45,12 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         measure_on(core, &mut start(plan, Some(sockets.path()), &one_core).await?, n, warmup).await?;
     let n_tcp = n.min(2000);
     let floor = |over_unix: bool, far_cpu: usize| {
-        tokio::task::spawn_blocking(move || match over_unix {
-            true => unix_round_trip_p50(n_tcp, far_cpu).context("Unix socket ping-pong"),
-            false => tcp_round_trip_p50(n_tcp, far_cpu).context("loopback TCP ping-pong"),
+        tokio::task::spawn_blocking(move || {
+            if over_unix {
+                unix_round_trip_p50(n_tcp, far_cpu).context("Unix socket ping-pong")
+            } else {
+                tcp_round_trip_p50(n_tcp, far_cpu).context("loopback TCP ping-pong")
+            }
         })
     };
     let (tcp_p50, unix_p50) = (floor(false, 1).await??, floor(true, 1).await??);
@@ -84,31 +87,24 @@ pub(crate) async fn run(plan: &Plan) -> Result<Figure> {
         )
     };
     let mut rows = Vec::new();
-    for (name, measured, detail) in [
-        ("latency", &tcp, detail),
-        ("latency, unix sockets", &unix, unix_detail),
+    // Each run's rows: `latency p50{how}` and `latency p99{how}`.
+    for (how, measured, detail) in [
+        ("", &tcp, detail),
+        (", unix sockets", &unix, unix_detail),
+        (", one core", &tcp_one_core, one_core_detail("loopback TCP", &tcp_one_core, tcp_one_core_p50)),
         (
-            "latency, one core",
-            &tcp_one_core,
-            one_core_detail("loopback TCP", &tcp_one_core, tcp_one_core_p50),
-        ),
-        (
-            "latency, unix sockets, one core",
+            ", unix sockets, one core",
             &unix_one_core,
             one_core_detail("Unix sockets", &unix_one_core, unix_one_core_p50),
         ),
     ] {
-        let (p50_name, p99_name) = match name.split_once(", ") {
-            Some((_, how)) => (format!("latency p50, {how}"), format!("latency p99, {how}")),
-            None => ("latency p50".to_string(), "latency p99".to_string()),
-        };
         rows.push(
-            Row::new(&p50_name, format!("{:.0} us", measured.p50))
+            Row::new(format!("latency p50{how}"), format!("{:.0} us", measured.p50))
                 .target(format!("<= {P50_TARGET:.0} us"), measured.p50 <= P50_TARGET)
                 .detail(detail),
         );
         rows.push(
-            Row::new(&p99_name, format!("{:.0} us", measured.p99))
+            Row::new(format!("latency p99{how}"), format!("{:.0} us", measured.p99))
                 .target(format!("<= {P99_TARGET:.0} us"), measured.p99 <= P99_TARGET),
         );
     }
@@ -169,7 +165,7 @@ async fn start(plan: &Plan, sockets: Option<&Path>, extra: &[String]) -> Result<
 /// [`measure`] with the calling thread (the client's) held to `core`; the
 /// cluster must be started first, or its processes would inherit it.
 async fn measure_on(core: usize, cluster: &mut ProcCluster, n: usize, warmup: usize) -> Result<Measured> {
-    let one_core: CpuList = core.to_string().parse()?;
+    let one_core = CpuList::one(core).context("core number")?;
     cluster_node::affinity::pin_current_thread(&one_core)?;
     let measured = measure(cluster, n, warmup).await;
     cluster_node::affinity::unpin_current_thread();
@@ -321,7 +317,7 @@ where
 /// Pins the calling thread to `cpu`; where that fails (one core, say) the
 /// thread stays where the kernel puts it.
 fn pin_to_cpu(cpu: usize) {
-    if let Ok(cpus) = cpu.to_string().parse::<CpuList>() {
+    if let Some(cpus) = CpuList::one(cpu) {
         let _ = cluster_node::affinity::pin_current_thread(&cpus);
     }
 }

@@ -23,6 +23,11 @@ const MAX_CPU: usize = 1023;
 pub struct CpuList(Vec<usize>);
 
 impl CpuList {
+    /// Just `cpu`; `None` above the highest CPU number a mask can hold.
+    pub fn one(cpu: usize) -> Option<Self> {
+        (cpu <= MAX_CPU).then(|| Self(vec![cpu]))
+    }
+
     /// The CPU numbers, ascending, each once.
     pub fn cpus(&self) -> &[usize] {
         &self.0
@@ -213,6 +218,8 @@ mod tests {
         assert_eq!(list("4-5, 0,2").unwrap().cpus(), [0, 2, 4, 5]);
         assert_eq!(list("1,1,0-1").unwrap().cpus(), [0, 1]);
         assert_eq!(list("0-3,6,8-9").unwrap().to_string(), "0-3,6,8-9");
+        assert_eq!(CpuList::one(3), Some(list("3").unwrap()));
+        assert_eq!(CpuList::one(MAX_CPU + 1), None);
     }
 
     #[test]
@@ -230,7 +237,7 @@ mod tests {
     #[test]
     fn a_pinned_thread_starts_pinned_threads_and_unpin_gives_every_cpu_back() {
         let all = current_cpus().unwrap();
-        let first = CpuList(vec![all.cpus()[0]]);
+        let first = CpuList::one(all.cpus()[0]).unwrap();
         let outside = MAX_CPU;
         // On a thread of its own: the test harness's threads stay as they were.
         std::thread::spawn(move || {
